@@ -1,0 +1,31 @@
+# Two entry points for a newcomer: `make train` and `make test`.
+# Both create .venv (if missing), install zoo with every extra, then run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch/torchvision pair that installs on the project's machines; a GPU user may override TORCH_SPEC.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.zoo-installed
+
+.PHONY: install train test test-slow clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: install
+	$(BIN)/python train.py $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow $(ARGS)
+
+clean:
+	rm -rf logs .cache .pytest_cache
