@@ -1,0 +1,278 @@
+"""What ``train.py`` and ``eval.py`` call: validate, instantiate, fit, test, report.
+
+``train(cfg)`` and ``evaluate(cfg)`` return ``(metrics, objects)`` so tests and sweeps can call
+them directly; the ``@hydra.main`` wrappers only add the sweep return value.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from zoo.config import register_configs
+from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
+from zoo.utils.resolvers import bind_datamodule, register_resolvers
+
+__all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY"]
+
+log = logging.getLogger(__name__)
+
+#: key under which the run's composed (unresolved) config is stored in every checkpoint
+CONFIG_KEY = "zoo_config"
+
+register_resolvers()
+register_configs()
+
+
+class SaveConfigInCheckpoint(Callback):
+    """Stores the composed config in every checkpoint so ``eval.py`` can rebuild the run."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.config = OmegaConf.to_container(cfg, resolve=False)
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
+        checkpoint[CONFIG_KEY] = self.config
+
+
+# -- start-up checks ------------------------------------------------------------------------------
+def validate_config(cfg: DictConfig) -> None:
+    """Check every ``_target_`` node's keys against its target's signature (names the bad key)."""
+    for group in ("data", "model", "trainer", "callbacks", "logger"):
+        if group in cfg and cfg[group] is not None:
+            check_target_keys(cfg._get_node(group), group)
+
+
+def resolve_ckpt_path(ckpt_path: Optional[str], cfg: DictConfig) -> Optional[str]:
+    """``None``, an existing file, or ``"last"``: the newest ``last.ckpt`` of this ``task_name``.
+
+    :raises FileNotFoundError: naming the path (or the searched pattern for ``"last"``).
+    """
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        pattern = os.path.join(cfg.paths.log_dir, cfg.task_name, "*runs", "**", "checkpoints", "last*.ckpt")
+        candidates = [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
+        if not candidates:
+            raise FileNotFoundError(f"ckpt_path=last: no last.ckpt matches {pattern}")
+        newest = max(candidates, key=os.path.getmtime)
+        log.info(f"ckpt_path=last resolves to {newest}")
+        return newest
+    path = Path(ckpt_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
+    return str(path.resolve())
+
+
+def _apply_extras(cfg: DictConfig) -> None:
+    extras = cfg.get("extras")
+    if not extras:
+        return
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+
+
+def _print_config(cfg: DictConfig) -> None:
+    if not cfg.get("extras") or not cfg.extras.get("print_config"):
+        return
+    shown = {k: v for k, v in to_container(cfg, resolve=True).items()}
+    log.info("Composed config:\n" + OmegaConf.to_yaml(OmegaConf.create(shown)))
+
+
+def _build(cfg: DictConfig) -> tuple[LightningDataModule, LightningModule]:
+    log.info(f"Instantiating datamodule <{cfg.data._target_}>")
+    datamodule: LightningDataModule = hydra.utils.instantiate(cfg.data)
+    bind_datamodule(datamodule)
+    log.info(f"Instantiating model <{cfg.model._target_}>")
+    model: LightningModule = hydra.utils.instantiate(cfg.model)
+    return datamodule, model
+
+
+def _build_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list[Logger]) -> Trainer:
+    if not loggers:
+        dropped = [c for c in callbacks if isinstance(c, LearningRateMonitor)]
+        if dropped:
+            log.info("No logger configured: LearningRateMonitor disabled")
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def _log_hyperparameters(cfg: DictConfig, model: LightningModule, loggers: list[Logger]) -> None:
+    if not loggers:
+        return
+    params = to_container(cfg, resolve=True)
+    params["model/params/total"] = sum(p.numel() for p in model.parameters())
+    params["model/params/trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    for logger in loggers:
+        logger.log_hyperparams(params)
+
+
+def _to_float(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    return value
+
+
+def _print_metrics(metrics: dict[str, Any], title: str) -> None:
+    rows = sorted((k, v) for k, v in metrics.items() if isinstance(v, (int, float)))
+    if not rows:
+        return
+    width = max(len(k) for k, _ in rows)
+    lines = [title, "-" * (width + 14)] + [f"{k:<{width}}  {v:>12.6f}" for k, v in rows]
+    print("\n".join(lines), flush=True)
+
+
+def _write_metrics(metrics: dict[str, Any], cfg: DictConfig, name: str) -> None:
+    try:
+        out = Path(cfg.paths.output_dir)
+    except Exception:  # noqa: BLE001 - ${hydra:...} outside a Hydra job
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    serialisable = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+    (out / name).write_text(json.dumps(serialisable, indent=2, sort_keys=True))
+
+
+def _wandb_sync_hint(loggers: list[Logger]) -> None:
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger.experiment is not None:
+            run_dir = getattr(logger.experiment, "dir", None)
+            if run_dir and getattr(logger.experiment.settings, "mode", "") == "offline":
+                print(f"W&B ran offline; upload with: wandb sync {Path(run_dir).parent}", flush=True)
+
+
+def metric_value(metrics: dict[str, Any], name: Optional[str]) -> Optional[float]:
+    """The value sweepers optimise; a clear error lists the metrics when ``name`` is absent."""
+    if name is None:
+        return None
+    if name not in metrics:
+        raise ValueError(
+            f"optimized_metric={name!r} was not logged; available metrics: {sorted(metrics)}"
+        )
+    return float(metrics[name])
+
+
+# -- entry points ---------------------------------------------------------------------------------
+def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit the task on the datamodule, then test it with the best checkpoint.
+
+    :returns: ``(metrics, objects)``: all logged train/val/test metrics as floats, and the built
+        ``cfg``, ``datamodule``, ``model``, ``trainer``, ``callbacks`` and ``loggers``.
+    """
+    _apply_extras(cfg)
+    validate_config(cfg)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    datamodule, model = _build(cfg)
+    _print_config(cfg)
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    callbacks.append(SaveConfigInCheckpoint(cfg))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer = _build_trainer(cfg, callbacks, loggers)
+    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer,
+               "callbacks": callbacks, "loggers": loggers}
+    _log_hyperparameters(cfg, model, loggers)
+
+    if cfg.get("train"):
+        log.info("Starting training" + (f" from {ckpt_path}" if ckpt_path else ""))
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    metrics = {k: _to_float(v) for k, v in trainer.callback_metrics.items()}
+
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if isinstance(
+            trainer.checkpoint_callback, ModelCheckpoint) else ""
+        if not cfg.get("train"):
+            best = ckpt_path or ""
+        if not best:
+            log.warning("No best checkpoint (fast_dev_run or checkpointing off): testing the current weights")
+        else:
+            log.info(f"Testing with checkpoint {best}")
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        metrics.update({k: _to_float(v) for k, v in trainer.callback_metrics.items()})
+
+    if trainer.is_global_zero:
+        _print_metrics(metrics, f"Final metrics ({cfg.task_name})")
+        _write_metrics(metrics, cfg, "metrics.json")
+        _wandb_sync_hint(loggers)
+    return metrics, objects
+
+
+def load_checkpoint_config(ckpt_path: str) -> DictConfig:
+    """The composed config a zoo checkpoint was trained with.
+
+    :raises ValueError: the file is not a zoo checkpoint (no saved config).
+    """
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if CONFIG_KEY not in checkpoint:
+        raise ValueError(
+            f"ckpt_path={ckpt_path!r} holds no '{CONFIG_KEY}' entry: not written by zoo's train.py"
+        )
+    return OmegaConf.create(checkpoint[CONFIG_KEY])
+
+
+def run_config_from_checkpoint(cfg: DictConfig, ckpt_path: str) -> DictConfig:
+    """Merge a checkpoint's saved ``data``/``model`` config with this machine's eval config.
+
+    The run's data and model come from the checkpoint; paths, trainer, loggers and callbacks from
+    ``eval.yaml``. Command-line overrides of ``data.*``/``model.*`` (or a whole ``data=``/``model=``
+    group) are applied on top.
+    """
+    saved = load_checkpoint_config(ckpt_path)
+    overrides: list[str] = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:
+        pass
+    run_cfg = cfg.copy()
+    with open_dict(run_cfg):
+        for group in ("data", "model"):
+            chosen = any(o.split("=", 1)[0].lstrip("+~") in (group,) or o.startswith(f"{group}/") for o in overrides)
+            if not chosen:
+                run_cfg[group] = saved[group]
+        for override in overrides:
+            key, _, value = override.lstrip("+").partition("=")
+            if key.startswith(("data.", "model.")):
+                OmegaConf.update(run_cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=True)
+        run_cfg.task_name = saved.get("task_name", cfg.task_name)
+    return run_cfg
+
+
+def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rebuild a run from ``ckpt_path`` and report its test (or val) metrics."""
+    _apply_extras(cfg)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg)
+    run_cfg = run_config_from_checkpoint(cfg, ckpt_path)
+    validate_config(run_cfg)
+    if run_cfg.get("seed") is not None:
+        L.seed_everything(run_cfg.seed, workers=True)
+    datamodule, model = _build(run_cfg)
+    loggers = instantiate_loggers(run_cfg.get("logger"))
+    trainer = _build_trainer(run_cfg, instantiate_callbacks(run_cfg.get("callbacks")), loggers)
+    split = run_cfg.eval.split
+    if split not in ("test", "val"):
+        raise ValueError(f"eval.split={split!r}; expected one of ['test', 'val']")
+    log.info(f"Evaluating {ckpt_path} on the {split} split")
+    run = trainer.test if split == "test" else trainer.validate
+    results = run(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    metrics = {k: _to_float(v) for k, v in (results[0] if results else {}).items()}
+    objects = {"cfg": run_cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+    if trainer.is_global_zero:
+        _print_metrics(metrics, f"Evaluation of {ckpt_path}")
+        _write_metrics(metrics, run_cfg, "eval_metrics.json")
+    return metrics, objects
