@@ -20,7 +20,9 @@ import torch
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 
 from zoo.config import register_configs
 from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
@@ -91,12 +93,32 @@ def _print_config(cfg: DictConfig) -> None:
     log.info("Composed config:\n" + OmegaConf.to_yaml(OmegaConf.create(shown)))
 
 
+def _instantiate(node: DictConfig) -> Any:
+    """``hydra.utils.instantiate`` that re-raises the user-facing error, not Hydra's wrapper.
+
+    A datamodule that finds a missing file while ``${datamodule:num_classes}`` is resolved raises
+    ``FileNotFoundError``; OmegaConf and Hydra wrap it twice, burying the message that names the path.
+    """
+    try:
+        return hydra.utils.instantiate(node)
+    except (InterpolationResolutionError, InstantiationException) as err:
+        cause: BaseException = err
+        while isinstance(cause, (InterpolationResolutionError, InstantiationException)):
+            inner = cause.__cause__ or cause.__context__
+            if inner is None:
+                break
+            cause = inner
+        if cause is err:
+            raise
+        raise cause from err
+
+
 def _build(cfg: DictConfig) -> tuple[LightningDataModule, LightningModule]:
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
-    datamodule: LightningDataModule = hydra.utils.instantiate(cfg.data)
+    datamodule: LightningDataModule = _instantiate(cfg.data)
     bind_datamodule(datamodule)
     log.info(f"Instantiating model <{cfg.model._target_}>")
-    model: LightningModule = hydra.utils.instantiate(cfg.model)
+    model: LightningModule = _instantiate(cfg.model)
     return datamodule, model
 
 
