@@ -38,3 +38,20 @@ def test_eval_reproduces_test_metrics(tmp_path):
     eval_metrics, _ = cli.evaluate(eval_cfg)
     assert eval_metrics["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     assert (eval_dir / "eval_metrics.json").is_file()
+
+
+def test_multirun_cli(tmp_path):
+    """`train.py -m` sweeps (the sweep dir must resolve before any job starts)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, "train.py", "-m", "experiment=gcn_cora", "debug=fdr", "seed=1,2", "logger=none",
+         f"paths.log_dir={tmp_path}", "extras.print_config=false"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    jobs = sorted((tmp_path / "debug" / "multiruns").glob("*/*/metrics.json"))
+    assert len(jobs) == 2

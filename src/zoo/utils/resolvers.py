@@ -2,6 +2,7 @@
 
 * ``${zoo_data_dir:}``: ``$ZOO_DATA_DIR`` if set, else ``../shared/data`` beside the project when it
   exists, else ``<project>/data`` (where datamodules' download code writes).
+* ``${zoo_cwd:}``: the directory the command was started from (the default project root).
 * ``${wandb_offline:}``: ``True`` unless W&B has credentials or ``WANDB_MODE`` says otherwise, so a
   run without an API key logs locally instead of hanging on a login prompt.
 * ``${run_name:}``: the run's command-line overrides joined by commas (W&B run names).
@@ -88,6 +89,8 @@ def register_resolvers() -> None:
     """Register the zoo resolvers once (idempotent)."""
     resolvers = {
         "zoo_data_dir": default_data_dir,
+        # the launch directory; unlike ${hydra:runtime.cwd} it resolves before a sweep starts
+        "zoo_cwd": os.getcwd,
         "wandb_offline": wandb_offline,
         "datamodule": _datamodule_attr,
         "run_name": run_name,
