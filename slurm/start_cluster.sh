@@ -28,6 +28,9 @@ CLUSTER=zoo
 PARTITION=zoo
 
 if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo --preserve-env=ZOO_SLURM_STATE,ZOO_SLURM_CPUS,ZOO_SLURM_MEM_PER_CPU,ZOO_SLURM_CRED_EXPIRE bash "$0" "$@"
+  fi
   echo "start_cluster.sh: run as root (it starts munged, mariadbd and the slurm daemons)" >&2
   exit 1
 fi

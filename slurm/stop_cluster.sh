@@ -6,6 +6,9 @@ set -uo pipefail
 STATE="${ZOO_SLURM_STATE:-/tmp/zoo-slurm}"
 log() { echo "[stop_cluster] $*"; }
 
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+  exec sudo --preserve-env=ZOO_SLURM_STATE bash "$0" "$@"
+fi
 if [ ! -d "$STATE/pids" ]; then
   log "nothing to stop (no $STATE/pids)"
   exit 0
