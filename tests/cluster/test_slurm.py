@@ -136,3 +136,23 @@ def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert rows[0]["status"] == "ok" and float(rows[0]["val/acc_best"]) > 0
     assert _sacct_states(job_id)[job_id] == "COMPLETED"
+
+
+def test_sbatch_template_runs_ddp_with_one_task_per_device(tmp_path):
+    """The multi-GPU template with its GPUs swapped for 2 CPU tasks: 2 DDP ranks, one run dir."""
+    out = subprocess.run(
+        ["sbatch", "--wait", "--parsable", "--partition=zoo", "--gpus-per-node=0", "--ntasks-per-node=2",
+         "--cpus-per-task=1", "--mem=4G", "--time=10", f"--output={tmp_path}/%j.out",
+         "slurm/templates/single_node_multi_gpu.sbatch", "experiment=gcn_cora", "trainer.accelerator=cpu",
+         "trainer.sync_batchnorm=false", "trainer.max_epochs=3", f"paths.log_dir={tmp_path}",
+         "callbacks.progress_bar=null", "extras.print_config=false"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    job_id = out.stdout.strip().split(";")[0]
+    log = (tmp_path / f"{job_id}.out").read_text() if job_id else ""
+    assert out.returncode == 0, out.stderr + log[-4000:]
+    assert "Starting with 2 processes" in log
+    run_dir = tmp_path / "gcn_cora" / "runs" / f"slurm_{job_id}"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 < metrics["test/acc"] <= 1.0
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
