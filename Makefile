@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.zoo-installed
 
-.PHONY: install train test test-slow clean
+.PHONY: install train test test-slow test-slurm slurm-up slurm-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow $(ARGS)
+
+# Tests on a real single-node SLURM cluster (pytest -m slurm). The cluster is installed (apt-get) and
+# started by slurm/start_cluster.sh and always stopped again, by PID, whatever the tests do.
+test-slurm: install
+	bash slurm/start_cluster.sh || { bash slurm/stop_cluster.sh; exit 1; }
+	$(BIN)/python -m pytest -m slurm $(ARGS); status=$$?; bash slurm/stop_cluster.sh; exit $$status
+
+slurm-up:
+	bash slurm/start_cluster.sh
+
+slurm-down:
+	bash slurm/stop_cluster.sh
 
 clean:
 	rm -rf logs .cache .pytest_cache

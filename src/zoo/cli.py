@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.loggers import Logger
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
@@ -27,6 +27,8 @@ from omegaconf.errors import InterpolationResolutionError
 from zoo.config import register_configs
 from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
 from zoo.utils.resolvers import bind_datamodule, register_resolvers
+from zoo.utils.slurm import register_slurm_resolvers
+from zoo.utils.wandb_run import finish_wandb, register_wandb_resolvers
 
 __all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY"]
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 CONFIG_KEY = "zoo_config"
 
 register_resolvers()
+register_slurm_resolvers()
+register_wandb_resolvers()
 register_configs()
 
 
@@ -167,12 +171,13 @@ def _write_metrics(metrics: dict[str, Any], cfg: DictConfig, name: str) -> None:
     (out / name).write_text(json.dumps(serialisable, indent=2, sort_keys=True))
 
 
-def _wandb_sync_hint(loggers: list[Logger]) -> None:
-    for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger.experiment is not None:
-            run_dir = getattr(logger.experiment, "dir", None)
-            if run_dir and getattr(logger.experiment.settings, "mode", "") == "offline":
-                print(f"W&B ran offline; upload with: wandb sync {Path(run_dir).parent}", flush=True)
+def _finish_wandb(loggers: list[Logger], cfg: DictConfig) -> None:
+    """Plots to W&B, close the run (a sweep's next job gets its own), print ``wandb sync`` if offline."""
+    try:
+        run_dir: Optional[Path] = Path(cfg.paths.output_dir)
+    except Exception:  # noqa: BLE001 - ${hydra:...} outside a Hydra job
+        run_dir = None
+    finish_wandb(loggers, run_dir)
 
 
 def metric_value(metrics: dict[str, Any], name: Optional[str]) -> Optional[float]:
@@ -229,7 +234,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if trainer.is_global_zero:
         _print_metrics(metrics, f"Final metrics ({cfg.task_name})")
         _write_metrics(metrics, cfg, "metrics.json")
-        _wandb_sync_hint(loggers)
+        _finish_wandb(loggers, cfg)
     return metrics, objects
 
 

@@ -58,7 +58,14 @@ def run_name() -> str:
         overrides = list(HydraConfig.get().overrides.task)
     except ValueError:  # not inside a Hydra job
         overrides = []
-    parts = [o.split(".")[-1] for o in overrides if not o.startswith(("experiment=", "hydra", "logger="))]
+    skip = ("experiment", "hydra", "logger", "hparams_search", "paths", "extras")
+    parts = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.split(".")[0].split("/")[0] in skip:
+            continue
+        # the last key component only: model.optimizer.lr=0.01 -> lr=0.01 (the value keeps its dots)
+        parts.append(f"{key.split('.')[-1]}={value}")
     return ",".join(parts) if parts else "default"
 
 

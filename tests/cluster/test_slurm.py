@@ -1,0 +1,158 @@
+"""On the real local SLURM cluster (``make test-slurm`` starts and stops it): an Optuna sweep of 3
+jobs through ``hydra/launcher=slurm``, and a job that is preempted (SIGUSR1), requeued and resumed
+with the identical epoch, step and optimizer state."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.cluster.probe import optimizer_digest
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slurm
+
+COMMON = [
+    "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=20",
+    "experiment=gcn_cora", "trainer.accelerator=cpu", "callbacks.progress_bar=null",
+    "extras.print_config=false", "logger=csv",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    """The cluster must be up (slurm/start_cluster.sh); a clear failure, not a skip, when it is not."""
+    if shutil.which("sbatch") is None or subprocess.run(["scontrol", "ping"], capture_output=True).returncode:
+        pytest.fail("no SLURM controller answers: run `make test-slurm` (or slurm/start_cluster.sh first)")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+def _sacct_states(job_id: str) -> dict[str, str]:
+    out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job_id, "-o", "JobID,State"],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("|", 1) for line in out.strip().splitlines())
+
+
+def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the sweep process exited ({proc.returncode}) while waiting for {what}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_optuna_sweep_of_three_slurm_jobs_returns_every_metric(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = subprocess.run(
+        [sys.executable, "train.py", "hparams_search=gnn_node_optuna", *COMMON,
+         "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", "trainer.max_epochs=3",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # the three jobs ran as one SLURM array and completed
+    job_dirs = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if p.is_dir() and "_" in p.name)
+    assert len(job_dirs) == 3, job_dirs
+    states = _sacct_states(job_dirs[0].split("_")[0])
+    assert sorted(states) == job_dirs and set(states.values()) == {"COMPLETED"}, states
+    # every trial's metric came back: summary table and Optuna's result
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}, rows
+    values = [float(r["val/acc_best"]) for r in rows]
+    assert all(0.0 < v <= 1.0 for v in values), values
+    assert {"model.optimizer.lr", "model.net.hidden_channels"} <= set(rows[0]), rows[0]
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(values))
+    assert "Sweep summary" in out.stdout
+
+
+def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run_dir = sweep_dir / "0"
+    stop_after = 3
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "-m", *COMMON, "trainer.max_epochs=1000", "callbacks.early_stopping=null",
+         "+callbacks.resume_probe._target_=tests.cluster.probe.ResumeProbe",
+         "+callbacks.resume_probe.sleep_s=0.3", f"+callbacks.resume_probe.stop_after={stop_after}",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    job_id = None
+    try:
+        def training() -> bool:
+            last = run_dir / "checkpoints" / "last.ckpt"
+            return last.is_file() and torch.load(last, map_location="cpu", weights_only=False)["epoch"] >= 2
+
+        _wait(training, 300, "the job to train 3 epochs", proc)
+        job_id = next(p.name for p in (sweep_dir / ".submitit").iterdir() if p.is_dir() and p.name[0].isdigit())
+        # what SLURM sends `signal_delay_s` before the time limit (or at preemption)
+        subprocess.run(["scancel", "--signal=USR1", job_id], check=True)
+        hpc = _wait(lambda: next(iter(run_dir.glob("hpc_ckpt_*.ckpt")), None), 60, "the hpc checkpoint", proc)
+        _wait(lambda: subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True,
+                                     text=True).stdout.strip() == "PENDING", 60, "the requeue", proc)
+        # a requeued job waits cred_expire seconds (BeginTime); start it now
+        subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True)
+        output, _ = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            if job_id is not None:
+                subprocess.run(["scancel", job_id])
+    assert proc.returncode == 0, output[-4000:]
+
+    saved = torch.load(hpc, map_location="cpu", weights_only=False)
+    first = json.loads((run_dir / "resume_probe_0.json").read_text())
+    resumed = json.loads((run_dir / "resume_probe_1.json").read_text())
+    assert first["ckpt_path"] is None and first["global_step"] == 0
+    # same SLURM job, restarted once, from the hpc checkpoint, with the saved loop and optimizer state
+    assert resumed["job_id"] == first["job_id"] and resumed["restart_count"] == 1
+    assert Path(resumed["ckpt_path"]) == hpc
+    assert (resumed["epoch"], resumed["global_step"]) == (saved["epoch"], saved["global_step"])
+    assert saved["global_step"] >= 3
+    assert resumed["optimizer"] == optimizer_digest(saved["optimizer_states"])
+    # training continued from there: `stop_after` more epochs, one full-batch step each
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == saved["global_step"] + stop_after
+    assert float(last["optimizer_states"][0]["state"][0]["step"]) == last["global_step"]
+    # the sweep got the resumed job's result
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert rows[0]["status"] == "ok" and float(rows[0]["val/acc_best"]) > 0
+    assert _sacct_states(job_id)[job_id] == "COMPLETED"
+
+
+def test_sbatch_template_runs_ddp_with_one_task_per_device(tmp_path):
+    """The multi-GPU template with its GPUs swapped for 2 CPU tasks: 2 DDP ranks, one run dir."""
+    out = subprocess.run(
+        ["sbatch", "--wait", "--parsable", "--partition=zoo", "--gpus-per-node=0", "--ntasks-per-node=2",
+         "--cpus-per-task=1", "--mem=4G", "--time=10", f"--output={tmp_path}/%j.out",
+         "slurm/templates/single_node_multi_gpu.sbatch", "experiment=gcn_cora", "trainer.accelerator=cpu",
+         "trainer.sync_batchnorm=false", "trainer.max_epochs=3", f"paths.log_dir={tmp_path}",
+         "callbacks.progress_bar=null", "extras.print_config=false"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    job_id = out.stdout.strip().split(";")[0]
+    log = (tmp_path / f"{job_id}.out").read_text() if job_id else ""
+    assert out.returncode == 0, out.stderr + log[-4000:]
+    assert "Starting with 2 processes" in log
+    run_dir = tmp_path / "gcn_cora" / "runs" / f"slurm_{job_id}"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 < metrics["test/acc"] <= 1.0
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -1,0 +1,108 @@
+"""Sweeps without SLURM: the Optuna searches in conf/hparams_search (basic launcher), the local
+submitit launcher, and the summary table every sweep writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from tests.conftest import ROOT, compose_train, options
+from zoo.utils.sweep_summary import collect_sweep, format_table, lower_is_better
+
+#: each search in conf/hparams_search -> an experiment it is meant for (a new search adds a line)
+HPARAMS_CASES = {
+    "gnn_node_optuna": "gcn_cora",
+}
+
+FAST = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "callbacks.progress_bar=null",
+        "extras.print_config=false", "logger=csv"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+
+
+def test_every_search_has_a_case():
+    assert sorted(HPARAMS_CASES) == options("hparams_search")
+
+
+@pytest.mark.parametrize("search", options("hparams_search"))
+def test_search_composes_with_its_experiment(search, tmp_path):
+    cfg = compose_train(tmp_path, [f"experiment={HPARAMS_CASES[search]}", f"hparams_search={search}"], shrink=False)
+    # compose_train drops cfg.hydra: compose again with it to read the sweeper
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF_DIR
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        full = compose("train.yaml", overrides=[f"experiment={HPARAMS_CASES[search]}", f"hparams_search={search}"],
+                       return_hydra_config=True)
+    params = full.hydra.sweeper.params
+    assert params, search
+    for key in params:  # every searched key exists in the experiment's config
+        assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in cfg, key
+    assert cfg.optimized_metric is not None
+
+
+def test_optuna_search_with_the_basic_launcher(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = subprocess.run(
+        [sys.executable, "train.py", "hparams_search=gnn_node_optuna", "experiment=gcn_cora", *FAST,
+         "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "ok"], rows
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(float(r["val/acc_best"]) for r in rows))
+    assert "| job |" in (sweep_dir / "summary.md").read_text()
+
+
+def test_local_launcher_runs_each_job_in_its_own_process(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = subprocess.run(
+        [sys.executable, "train.py", "-m", "hydra/launcher=local", "experiment=gcn_cora", *FAST,
+         "model.optimizer.lr=0.01,0.05", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len([p for p in (sweep_dir / ".submitit").iterdir() if p.name.isdigit()]) == 2
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [(r["model.optimizer.lr"], r["status"]) for r in rows] == [("0.01", "ok"), ("0.05", "ok")]
+
+
+def _fake_job(sweep_dir, num, overrides, metrics):
+    job = sweep_dir / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_summary_lists_swept_params_metric_and_failed_jobs(tmp_path):
+    for num, lr, value in ((0, "0.1", 0.7), (1, "0.01", 0.8), (2, "0.001", None)):
+        metrics = None if value is None else {"val/acc_best": value, "test/acc": value - 0.1}
+        _fake_job(tmp_path, num, ["experiment=gcn_cora", f"model.optimizer.lr={lr}"], metrics)
+    _fake_job(tmp_path, 10, ["experiment=gcn_cora", "model.optimizer.lr=0.5"], {"val/acc_best": 0.1})
+    keys, rows = collect_sweep(tmp_path, "val/acc_best")
+    assert keys == ["model.optimizer.lr"]  # the constant override is not a column
+    assert [r["job"] for r in rows] == ["0", "1", "2", "10"]  # numeric job order
+    assert [r["status"] for r in rows] == ["ok", "ok", "missing", "ok"]
+    table = format_table(keys, rows, "val/acc_best", best=1)
+    assert "| 1 * | 0.01 | 0.8 | ok |" in table
+
+
+@pytest.mark.parametrize("metric,direction,lower", [
+    ("val/acc_best", None, False), ("val/loss", None, True), ("test/mae", None, True),
+    ("val/mrr", None, False), ("val/acc", "minimize", True), ("val/loss", "Direction.maximize", False),
+])
+def test_lower_is_better(metric, direction, lower):
+    assert lower_is_better(metric, direction) is lower
