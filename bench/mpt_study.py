@@ -108,8 +108,23 @@ def run_study(
     extra: list[str],
     runner: Callable[[list[str], Path, int], dict],
     threads: int,
+    resume: bool = False,
 ) -> dict[str, list[dict]]:
-    """Every stage for every seed; returns ``{stage: [metrics per seed]}``."""
+    """Every stage for every seed; returns ``{stage: [metrics per seed]}``.
+
+    With ``resume``, a stage whose run directory already holds ``metrics.json`` and a checkpoint is
+    read back instead of rerun (so seeds can be added to a finished study).
+    """
+    if resume:
+        inner = runner
+
+        def runner(overrides: list[str], run_dir: Path, threads: int) -> dict:  # noqa: F811
+            done = run_dir / "metrics.json"
+            if done.is_file() and glob.glob(str(run_dir / "checkpoints" / "*.ckpt")):
+                print(f"reusing {run_dir}", flush=True)
+                return json.loads(done.read_text())
+            return inner(overrides, run_dir, threads)
+
     results: dict[str, list[dict]] = {"old": [], "reference": [], **{m: [] for m in METHODS}}
     for seed in seeds:
         base = runs_dir / f"seed{seed}"
@@ -181,17 +196,18 @@ def main(argv: Optional[list[str]] = None) -> dict[str, list[dict]]:
     parser.add_argument("--in-process", action="store_true", help="call zoo.cli.train instead of train.py subprocesses")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per stage (0: torch's default)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="default: logs/mpt_study/<experiment>/<time>")
+    parser.add_argument("--resume", action="store_true", help="reuse stages of --runs-dir that finished")
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/mpt_<experiment>.md")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every stage")
     args = parser.parse_args(argv)
 
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     runs_dir = args.runs_dir or ROOT / "logs" / "mpt_study" / args.experiment / stamp
-    out = args.out or ROOT / "bench" / "results" / f"{args.experiment.replace('mpt_', 'mpt_', 1)}.md"
+    out = args.out or ROOT / "bench" / "results" / f"{args.experiment}.md"
     extra = (FAST_DEV_RUN if args.fast_dev_run else []) + list(args.overrides)
     runner = run_in_process if args.in_process else run_subprocess
     start = time.time()
-    results = run_study(args.experiment, args.seeds, runs_dir, extra, runner, args.threads)
+    results = run_study(args.experiment, args.seeds, runs_dir, extra, runner, args.threads, args.resume)
     command = "python bench/mpt_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
     note = (f"Runs in `{runs_dir}`; wall time {time.time() - start:.0f} s; extra overrides: "
             f"{' '.join(extra) or 'none'}.")

@@ -71,10 +71,12 @@ def negative_flips_between(
     num_classes: int,
     split: str = "test",
     device: Optional[torch.device] = None,
+    max_batches: Optional[int] = None,
 ) -> dict[str, float]:
     """``nfr``, ``rnfr``, ``acc`` (new model, all samples) and ``old_acc`` (new model, old classes).
 
     :param num_old_classes: labels ``< num_old_classes`` count (``None``: every sample).
+    :param max_batches: stop after this many batches (``None``: the whole loader).
     """
     device = device or torch.device("cpu")
     new, old = new.to(device).eval(), old.to(device).eval()
@@ -83,6 +85,8 @@ def negative_flips_between(
     acc = MulticlassAccuracy(num_classes, average="micro").to(device)
     old_acc = MulticlassAccuracy(num_classes, average="micro").to(device)
     for batch_idx, batch in enumerate(loader):
+        if max_batches is not None and batch_idx >= max_batches:
+            break
         batch = _move(batch, device)
         new_labels, target = predictions_and_targets(new, batch, batch_idx, split)
         old_labels, old_target = predictions_and_targets(old, batch, batch_idx, split)
@@ -128,5 +132,12 @@ def checkpoint_flip_metrics(
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
     num_old = reference.num_classes if reference.num_classes < num_classes else None
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    values = negative_flips_between(model, reference.task, loader, num_old, num_classes, split, device)
+    # the same batches the trainer just evaluated (trainer.limit_test_batches / limit_val_batches)
+    max_batches = None
+    trainer = getattr(model, "_trainer", None)
+    if trainer is not None:
+        counts = trainer.num_test_batches if split == "test" else trainer.num_val_batches
+        if counts and counts[0] != float("inf"):
+            max_batches = int(counts[0])
+    values = negative_flips_between(model, reference.task, loader, num_old, num_classes, split, device, max_batches)
     return {f"{split}/{k}": v for k, v in values.items()}

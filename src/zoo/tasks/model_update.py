@@ -77,10 +77,6 @@ class ModelUpdateTask(ClassificationTask):
             raise ValueError(
                 f"model.loss.num_old_classes={loss.num_old_classes} != model.num_old_classes={num_old_classes}"
             )
-        if loss.uses_reference and reference_ckpt is None:
-            raise ValueError(
-                f"model.reference_ckpt is required when model.loss.reference_weight={loss.reference_weight} > 0"
-            )
         self.num_old_classes = num_old_classes
         self.loss_fn = loss
 
@@ -91,6 +87,10 @@ class ModelUpdateTask(ClassificationTask):
                 f"expected model.num_old_classes={num_old_classes}"
             )
         self._old_info = old
+        if loss.uses_reference and reference_ckpt is None:
+            raise ValueError(
+                f"model.reference_ckpt is required when model.loss.reference_weight={loss.reference_weight} > 0"
+            )
         self.old_net = old.net
         self._ref_info: Optional[CheckpointClassifier] = None
         self.reference_net: Optional[nn.Module] = None
