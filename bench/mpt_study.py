@@ -109,6 +109,7 @@ def run_study(
     runner: Callable[[list[str], Path, int], dict],
     threads: int,
     resume: bool = False,
+    method_overrides: Optional[dict[str, list[str]]] = None,
 ) -> dict[str, list[dict]]:
     """Every stage for every seed; returns ``{stage: [metrics per seed]}``.
 
@@ -141,6 +142,7 @@ def run_study(
                          f"model.old_ckpt={old_ckpt}"]
             if method == "MPT":
                 overrides.append(f"model.reference_ckpt={ref_ckpt}")
+            overrides += (method_overrides or {}).get(method, [])
             results[method].append(runner(overrides + COMMON + extra, base / MODEL_OPTION[method], threads))
         print(f"seed {seed}: {time.time() - start:.0f} s", flush=True)
     return results
@@ -196,6 +198,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, list[dict]]:
     parser.add_argument("--in-process", action="store_true", help="call zoo.cli.train instead of train.py subprocesses")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per stage (0: torch's default)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="default: logs/mpt_study/<experiment>/<time>")
+    parser.add_argument("--mpt-overrides", nargs="*", default=[], help="overrides for the MPT stage only, "
+                        "e.g. model.loss.margin_bias=1")
+    parser.add_argument("--pct-overrides", nargs="*", default=[], help="overrides for the PCT stage only")
     parser.add_argument("--resume", action="store_true", help="reuse stages of --runs-dir that finished")
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/mpt_<experiment>.md")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every stage")
@@ -207,10 +212,12 @@ def main(argv: Optional[list[str]] = None) -> dict[str, list[dict]]:
     extra = (FAST_DEV_RUN if args.fast_dev_run else []) + list(args.overrides)
     runner = run_in_process if args.in_process else run_subprocess
     start = time.time()
-    results = run_study(args.experiment, args.seeds, runs_dir, extra, runner, args.threads, args.resume)
+    results = run_study(args.experiment, args.seeds, runs_dir, extra, runner, args.threads, args.resume,
+                        {"MPT": args.mpt_overrides, "PCT": args.pct_overrides})
     command = "python bench/mpt_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
     note = (f"Runs in `{runs_dir}`; wall time {time.time() - start:.0f} s; extra overrides: "
-            f"{' '.join(extra) or 'none'}.")
+            f"{' '.join(extra) or 'none'}; MPT only: {' '.join(args.mpt_overrides) or 'none'}; "
+            f"PCT only: {' '.join(args.pct_overrides) or 'none'}.")
     print(write_table(results, out, command, args.seeds, note))
     return results
 
