@@ -79,6 +79,7 @@ def run_in_process(overrides: list[str], run_dir: Path, threads: int) -> dict:
 
     from zoo import cli
 
+    previous_threads = torch.get_num_threads()
     if threads > 0:
         torch.set_num_threads(threads)
     print("in-process: train.py " + " ".join(overrides), flush=True)
@@ -98,6 +99,7 @@ def run_in_process(overrides: list[str], run_dir: Path, threads: int) -> dict:
         metrics, _ = cli.train(cfg)
     finally:
         GlobalHydra.instance().clear()
+        torch.set_num_threads(previous_threads)
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 

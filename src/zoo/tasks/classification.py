@@ -41,7 +41,7 @@ class ClassificationTask(ZooTask):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler, scheduler_interval=scheduler_interval)
-        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "loss"])
         if num_classes < 2:
             raise ValueError(f"model.num_classes={num_classes!r}; expected at least 2")
         self.net = net
