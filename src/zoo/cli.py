@@ -284,6 +284,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Rebuild a run from ``ckpt_path`` and report its test (or val) metrics."""
     _apply_extras(cfg)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg)
+    reference_ckpt = cfg.eval.get("reference_ckpt")
+    if reference_ckpt is not None and not Path(reference_ckpt).expanduser().is_file():
+        raise FileNotFoundError(f"eval.reference_ckpt={reference_ckpt!r}: no such checkpoint file")
     run_cfg = run_config_from_checkpoint(cfg, ckpt_path)
     validate_config(run_cfg)
     if run_cfg.get("seed") is not None:
@@ -298,6 +301,11 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     run = trainer.test if split == "test" else trainer.validate
     results = run(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     metrics = {k: _to_float(v) for k, v in (results[0] if results else {}).items()}
+    if reference_ckpt is not None:  # negative flips w.r.t. a second checkpoint (zoo.metrics.checkpoint_flips)
+        from zoo.metrics.checkpoint_flips import checkpoint_flip_metrics
+
+        ref_path = str(Path(reference_ckpt).expanduser().resolve())
+        metrics.update(checkpoint_flip_metrics(model, datamodule, ckpt_path, ref_path, split))
     objects = {"cfg": run_cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
     if trainer.is_global_zero:
         _print_metrics(metrics, f"Evaluation of {ckpt_path}")
