@@ -117,3 +117,13 @@ def test_bad_input_raises_with_the_value():
 def test_bad_arguments_raise(kwargs, key):
     with pytest.raises(ValueError, match=key):
         _net(**kwargs)
+
+
+def test_without_root_weight_the_vertex_joins_its_neighbourhood_mean():
+    layer = TANGNNLayer(in_channels=2, out_channels=4, top_m=2, root_weight=False).eval()
+    x = torch.tensor([[1.0, 0.0], [0.0, 3.0], [5.0, 5.0]])
+    edge_index = torch.tensor([[1], [0]])
+    agg = layer.aggregate(x, edge_index)
+    assert torch.allclose(agg[0], torch.tensor([0.5, 1.5]))
+    assert torch.allclose(agg[2], x[2])  # isolated: its own features
+    assert layer.lin_root is None

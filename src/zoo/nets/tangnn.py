@@ -52,6 +52,9 @@ class TANGNNLayer(nn.Module):
             (default: ``None``: every vertex).
         orthogonal_a (bool, optional): keep ``a`` orthogonal to the mean feature (default: ``False``).
         edge_dim (int, optional): edge feature size; ``None`` ignores edge features (default: ``None``).
+        root_weight (bool, optional): GraphSAGE's separate :math:`W_{root} h_i` term; with ``False``
+            the vertex is averaged with its sampled neighbours instead (:math:`S(i) \cup \{i\}`,
+            PyG ``SAGEConv(root_weight=False)`` plus a self loop) (default: ``True``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -71,6 +74,7 @@ class TANGNNLayer(nn.Module):
         num_candidates: Optional[int] = None,
         orthogonal_a: bool = False,
         edge_dim: Optional[int] = None,
+        root_weight: bool = True,
     ) -> None:
         super().__init__()
         if sample_size is not None and sample_size < 1:
@@ -79,8 +83,9 @@ class TANGNNLayer(nn.Module):
         self.out_channels = out_channels
         self.sample_size = sample_size
         self.edge_dim = edge_dim
+        self.root_weight = root_weight
         self.lin_neigh = nn.Linear(in_channels, out_channels)
-        self.lin_root = nn.Linear(in_channels, out_channels, bias=False)
+        self.lin_root = nn.Linear(in_channels, out_channels, bias=False) if root_weight else None
         self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None else None
         self.attention = TopMAttention(
             in_channels=in_channels, out_channels=out_channels, top_m=top_m, heads=heads,
@@ -91,7 +96,8 @@ class TANGNNLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         self.lin_neigh.reset_parameters()
-        self.lin_root.reset_parameters()
+        if self.lin_root is not None:
+            self.lin_root.reset_parameters()
         if self.lin_edge is not None:
             self.lin_edge.reset_parameters()
         self.attention.reset_parameters()
@@ -104,6 +110,11 @@ class TANGNNLayer(nn.Module):
             kept = sample_neighbors(edge_index, num_nodes, self.sample_size)
             edge_index = edge_index[:, kept]
             edge_attr = edge_attr[kept] if edge_attr is not None else None
+        if not self.root_weight:  # the vertex joins its own (sampled) neighbourhood mean
+            loops = torch.arange(num_nodes, device=x.device)
+            edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+            if edge_attr is not None:
+                edge_attr = torch.cat([edge_attr, edge_attr.new_zeros(num_nodes, edge_attr.size(1))])
         source, target = edge_index
         degree = torch.bincount(target, minlength=num_nodes).clamp(min=1).to(x.dtype)
         weight = (1.0 / degree)[target]
@@ -118,7 +129,9 @@ class TANGNNLayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None) -> Tensor:
-        neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr)) + self.lin_root(x)
+        neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
+        if self.lin_root is not None:
+            neigh = neigh + self.lin_root(x)
         attended = self.attention(x, batch)
         return self.lin_mix(torch.cat([neigh, attended], dim=-1))
 
@@ -158,6 +171,7 @@ class TANGNN(nn.Module):
         edge_dim (int, optional): edge feature size used in aggregation (default: ``None``).
         pool (str, optional): ``None``, ``"mean"`` or ``"add"`` graph pooling (default: ``None``).
         batch_norm (bool, optional): batch-normalise every layer's output (default: ``False``).
+        root_weight (bool, optional): see :class:`TANGNNLayer` (default: ``True``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
@@ -183,6 +197,7 @@ class TANGNN(nn.Module):
         edge_dim: Optional[int] = None,
         pool: Optional[str] = None,
         batch_norm: bool = False,
+        root_weight: bool = True,
         check_input: bool = True,
     ) -> None:
         super().__init__()
@@ -205,6 +220,7 @@ class TANGNN(nn.Module):
                 in_channels=in_channels if i == 0 else hidden_channels, out_channels=hidden_channels,
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
                 num_candidates=num_candidates, orthogonal_a=orthogonal_a, edge_dim=edge_dim,
+                root_weight=root_weight,
             )
             for i in range(num_layers)
         )
