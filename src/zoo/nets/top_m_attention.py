@@ -108,7 +108,9 @@ class TopMAttention(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.a, std=1.0 / math.sqrt(self.in_channels))
         for lin in (self.lin_q, self.lin_k, self.lin_v, self.lin_o):
-            lin.reset_parameters()
+            nn.init.xavier_uniform_(lin.weight)  # Glorot, as PyG's attention layers
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
 
     # -- scoring and selection --------------------------------------------------------------------
     def auxiliary_vector(self, x: Tensor) -> Tensor:
