@@ -15,6 +15,7 @@ Cora     2,708   5,278                 263         527
 
 from __future__ import annotations
 
+import random
 from typing import Optional
 
 import torch
@@ -74,10 +75,16 @@ class PlanetoidLinkDataModule(LightningDataModule):
                 num_val=self.val_fraction, num_test=self.test_fraction, is_undirected=True,
                 add_negative_train_samples=False, split_labels=False,
             )
-            # RandomLinkSplit draws from the global RNG: fork it so the split depends on seed only
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                self._splits = transform(data)
+            # RandomLinkSplit draws from torch's and (negatives) Python's global RNGs: seed and restore
+            # both so the split depends on ``seed`` only
+            py_state = random.getstate()
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self.seed)
+                    random.seed(self.seed)
+                    self._splits = transform(data)
+            finally:
+                random.setstate(py_state)
         return self._splits
 
     def setup(self, stage: Optional[str] = None) -> None:
