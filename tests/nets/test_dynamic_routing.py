@@ -72,3 +72,17 @@ def test_routing_is_vectorised_over_samples_and_respects_the_mask():
 def test_routing_rejects_zero_iterations():
     with pytest.raises(ValueError, match="iterations=0"):
         DynamicRouting(iterations=0)
+
+
+def test_routing_normalisations_scale_the_sum():
+    g = torch.Generator().manual_seed(2)
+    u_hat = torch.randn(2, 16, 3, 4, generator=g) * 0.1
+    # with one iteration the coupling is uniform, so s_j = sum_i u_hat / (3 * nu(n))
+    s_sum = u_hat.sum(dim=1) / 3
+    from zoo.nets.dynamic_routing import squash as sq
+
+    for mode, nu in (("sum", 1.0), ("sqrt", 4.0), ("mean", 16.0)):
+        v, _ = DynamicRouting(iterations=1, normalise=mode)(u_hat)
+        torch.testing.assert_close(v, sq(s_sum / nu))
+    with pytest.raises(ValueError, match=r"normalise='max'.*sqrt"):
+        DynamicRouting(normalise="max")

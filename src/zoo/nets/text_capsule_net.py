@@ -47,6 +47,8 @@ class TextCapsuleNet(nn.Module):
         primary_dim: primary capsule size (default: ``8``).
         class_dim: class capsule size (default: ``16``).
         routing_iterations: dynamic routing iterations (default: ``3``).
+        routing_normalise: how routing scales the summed predictions (``sum``, ``sqrt``, ``mean``;
+            default: ``sqrt``), see :class:`~zoo.nets.dynamic_routing.DynamicRouting`.
         dropout: on embeddings and features (default: ``0.2``).
 
     Shapes:
@@ -69,6 +71,7 @@ class TextCapsuleNet(nn.Module):
         primary_dim: int = 8,
         class_dim: int = 16,
         routing_iterations: int = 3,
+        routing_normalise: str = "sqrt",
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
@@ -89,6 +92,7 @@ class TextCapsuleNet(nn.Module):
         self.primary_dim = primary_dim
         self.class_dim = class_dim
         self.routing_iterations = routing_iterations
+        self.routing_normalise = routing_normalise
         self.dropout = dropout
 
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -98,7 +102,7 @@ class TextCapsuleNet(nn.Module):
             self.features = nn.GRU(embed_dim, hidden_dim // 2, batch_first=True, bidirectional=True)
         self.primary = nn.Linear(hidden_dim, num_primary_caps * primary_dim)
         self.weight = nn.Parameter(torch.empty(num_primary_caps, num_classes, class_dim, primary_dim))
-        self.routing = DynamicRouting(iterations=routing_iterations)
+        self.routing = DynamicRouting(iterations=routing_iterations, normalise=routing_normalise)
         self.drop = nn.Dropout(dropout)
         self.reset_parameters()
 
