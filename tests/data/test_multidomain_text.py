@@ -167,3 +167,23 @@ def test_financial_phrasebank_reader():
     records = read_financial_phrasebank(str(SENTIMENT / "financial_phrasebank"), agreement=66)
     assert len(records) == 4217 and {r.domain for r in records} == {"finance"}
     assert set(Counter(r.label for r in records)) == {"negative", "neutral", "positive"}
+
+
+def test_pretrained_vectors_fill_the_embedding_table(tmp_path):
+    from zoo.nets.text_capsule_net import TextCapsuleNet
+
+    dm = _dm(_write_csv(tmp_path / "c.csv", ROWS), tmp_path)
+    dm.setup()
+    vocab = dm.tokenizer.get_vocab()
+    word = next(w for w in ("phone", "food", "soup", "plot") if w in vocab)
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text(f"2 4\n{word} 1 2 3 4\nunseenword 9 9 9 9\n", encoding="utf-8")
+    dm_vec = _dm(_write_csv(tmp_path / "c.csv", ROWS), tmp_path, pretrained_vectors=str(vectors))
+    path = dm_vec.pretrained_embeddings_path
+    net = TextCapsuleNet(vocab_size=dm_vec.vocab_size, num_classes=2, embed_dim=4, pretrained_path=path,
+                         freeze_embeddings=True)
+    torch.testing.assert_close(net.embedding.weight[vocab[word]], torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    assert not net.embedding.weight.requires_grad and float(net.embedding.weight[0].abs().sum()) == 0
+    with pytest.raises(ValueError, match=r"pretrained_path=.*expected \(vocab_size, embed_dim\)"):
+        TextCapsuleNet(vocab_size=dm_vec.vocab_size, num_classes=2, embed_dim=8, pretrained_path=path)
+    assert dm.pretrained_embeddings_path is None

@@ -148,6 +148,9 @@ class MultiDomainTextDataModule(LightningDataModule):
         batch_size, num_workers: loaders (``batch_size`` is per process).
         encoding, encoding_errors: how raw bytes are decoded (default: the reader's encoding).
         empty_texts, unknown_labels, unseen_domains: bad-input policies (see the module docstring).
+        pretrained_vectors: optional word vectors in word2vec/GloVe text format (``token v1 v2 ...``
+            per line); rows for the subword vocabulary are written to the cache and offered as
+            :attr:`pretrained_embeddings_path` (tokens without a vector get random rows).
     """
 
     def __init__(
@@ -182,6 +185,7 @@ class MultiDomainTextDataModule(LightningDataModule):
         empty_texts: str = "drop",
         unknown_labels: str = "error",
         unseen_domains: str = "error",
+        pretrained_vectors: Optional[str] = None,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
@@ -238,6 +242,7 @@ class MultiDomainTextDataModule(LightningDataModule):
         self.unseen_domains = unseen_domains
         self._splits: Optional[dict[str, list[TextRecord]]] = None
         self._encoded: Optional[dict[str, _Encoded]] = None
+        self.pretrained_vectors = pretrained_vectors
         self._tokenizer = None
         self._class_names: list[str] = []
         self._domain_names: list[str] = []
@@ -428,6 +433,50 @@ class MultiDomainTextDataModule(LightningDataModule):
     @property
     def vocab_size(self) -> int:
         return int(self.tokenizer.get_vocab_size())
+
+    @property
+    def pretrained_embeddings_path(self) -> Optional[str]:
+        """A ``.pt`` file with a ``(vocab_size, dim)`` embedding table from ``pretrained_vectors``
+        (``None`` when no vectors are configured); built once per tokenizer and vectors file."""
+        if self.pretrained_vectors is None:
+            return None
+        if not os.path.isfile(self.pretrained_vectors):
+            raise FileNotFoundError(f"data.pretrained_vectors={self.pretrained_vectors!r}: no such file")
+        vocab = self.tokenizer.get_vocab()
+        digest = hashlib.sha1(self.tokenizer.to_str().encode())
+        digest.update(os.path.abspath(self.pretrained_vectors).encode())
+        digest.update(str(os.path.getmtime(self.pretrained_vectors)).encode())
+        path = os.path.join(self.cache_dir, f"embeddings-{digest.hexdigest()[:16]}.pt")
+        if os.path.isfile(path):
+            return path
+        table: Optional[torch.Tensor] = None
+        found = 0
+        generator = torch.Generator().manual_seed(self.split_seed)
+        with open(self.pretrained_vectors, encoding="utf-8", errors="replace") as handle:
+            for line_no, line in enumerate(handle, 1):
+                parts = line.rstrip().split(" ")
+                if len(parts) <= 2:  # word2vec header "count dim" or a blank line
+                    continue
+                values = parts[1:]
+                if table is None:
+                    table = torch.randn(len(vocab), len(values), generator=generator) * 0.1
+                if len(values) != table.size(1):
+                    raise ValueError(
+                        f"data.pretrained_vectors={self.pretrained_vectors!r}, line {line_no}: "
+                        f"{len(values)} values, expected {table.size(1)}"
+                    )
+                key = parts[0] if parts[0] in vocab else parts[0].lower()
+                if key in vocab:
+                    table[vocab[key]] = torch.tensor([float(v) for v in values])
+                    found += 1
+        if table is None:
+            raise ValueError(f"data.pretrained_vectors={self.pretrained_vectors!r} holds no vectors")
+        table[0] = 0.0
+        log.info(f"pretrained vectors cover {found} of {len(vocab)} subwords")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        torch.save(table, tmp)
+        os.replace(tmp, path)
+        return path
 
     def split(self, name: str) -> _Encoded:
         """The encoded ``train``/``val``/``test`` split."""

@@ -8,6 +8,8 @@ weighted capsule ensemble (https://arxiv.org/abs/2306.17068).
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -50,6 +52,9 @@ class TextCapsuleNet(nn.Module):
         routing_normalise: how routing scales the summed predictions (``sum``, ``sqrt``, ``mean``;
             default: ``sqrt``), see :class:`~zoo.nets.dynamic_routing.DynamicRouting`.
         dropout: on embeddings and features (default: ``0.2``).
+        pretrained_path: a ``.pt`` file with a ``(vocab_size, embed_dim)`` table to start the
+            embeddings from (the datamodule's ``pretrained_embeddings_path``; default: ``None``).
+        freeze_embeddings: keep pretrained embeddings fixed (default: ``False``).
 
     Shapes:
         - input: ``input_ids`` ``(B, L)`` (0 = padding).
@@ -73,6 +78,8 @@ class TextCapsuleNet(nn.Module):
         routing_iterations: int = 3,
         routing_normalise: str = "sqrt",
         dropout: float = 0.2,
+        pretrained_path: Optional[str] = None,
+        freeze_embeddings: bool = False,
     ) -> None:
         super().__init__()
         if encoder not in ENCODERS:
@@ -94,6 +101,8 @@ class TextCapsuleNet(nn.Module):
         self.routing_iterations = routing_iterations
         self.routing_normalise = routing_normalise
         self.dropout = dropout
+        self.pretrained_path = pretrained_path
+        self.freeze_embeddings = freeze_embeddings
 
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         if encoder == "conv":
@@ -109,7 +118,16 @@ class TextCapsuleNet(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=0.1)
         with torch.no_grad():
+            if self.pretrained_path is not None:
+                table = torch.load(self.pretrained_path, map_location="cpu")
+                if tuple(table.shape) != tuple(self.embedding.weight.shape):
+                    raise ValueError(
+                        f"model.net.pretrained_path={self.pretrained_path!r} holds a {tuple(table.shape)} "
+                        f"table; expected (vocab_size, embed_dim) = {tuple(self.embedding.weight.shape)}"
+                    )
+                self.embedding.weight.copy_(table)
             self.embedding.weight[0].zero_()
+        self.embedding.weight.requires_grad_(not (self.freeze_embeddings and self.pretrained_path is not None))
         self.features.reset_parameters()
         self.primary.reset_parameters()
         nn.init.normal_(self.weight, std=0.5)
