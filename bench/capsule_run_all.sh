@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Both capsule benchmarks, one after the other (never two training jobs at once). The budget is
+# sized for a shared 2-core CPU: 3 seeds, at most 6 epochs, texts truncated to 96 (Blitzer) / 48 (Persian)
+# subword tokens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs "${BLITZER_EPOCHS:-6}" data.max_length=96
+nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs "${PERSIAN_EPOCHS:-6}" data.max_length=48

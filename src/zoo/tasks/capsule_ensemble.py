@@ -1,0 +1,274 @@
+"""Multi-domain sentiment: one capsule network per domain, combined by domain-belonging degree.
+
+"A weighted capsule network ensemble for multi-domain sentiment analysis" (2023),
+https://arxiv.org/abs/2306.17068.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from zoo.nets.domain_belonging_degree import DomainBelongingDegree
+from zoo.objectives.capsule_cross_entropy import length_probabilities
+from zoo.objectives.capsule_objective import CapsuleObjective
+from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
+
+__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS"]
+
+log = logging.getLogger(__name__)
+
+WEIGHTINGS = ("dbd", "uniform")
+
+
+def _metric_suffix(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_") or "domain"
+
+
+class CapsuleEnsembleTask(ZooTask):
+    r"""Per-domain capsule networks whose class probabilities are mixed by the document's DBD.
+
+    .. math::
+        P(y \mid d) = \sum_i w_i(d)\, P_i(y \mid d), \qquad
+        \hat{y} = \arg\max_y P(y \mid d), \qquad \hat{\imath} = \arg\max_i \mathrm{DBD}_i(d)
+
+    with :math:`P_i(y \mid d) = a^{(i)}_y / \sum_k a^{(i)}_k` from the class-capsule lengths of
+    domain :math:`i`'s network and :math:`w_i(d) = \mathrm{DBD}_i(d)`
+    (:class:`~zoo.nets.domain_belonging_degree.DomainBelongingDegree`, fitted on the training
+    split's subword counts in :meth:`setup`) or :math:`1/D` (``weighting="uniform"``). Network
+    :math:`i` is trained only on domain :math:`i`'s training documents (each document passes through
+    its own domain's network), all in this one module. ``per_domain=False`` trains one network on
+    the pooled domains instead (the baseline); the DBD then still predicts the domain.
+
+    Args:
+        net: a capsule network (``TextCapsuleNet``); copied and re-initialised once per domain.
+        objective: a :class:`~zoo.objectives.capsule_objective.CapsuleObjective`; its class weights
+            come from each domain's training label counts (pooled counts for ``per_domain=False``).
+        dbd: the domain-belonging degree module.
+        num_classes, num_domains, class_names, domain_names: from the datamodule.
+        optimizer, scheduler: partials.
+        per_domain: one network per domain (default) or one pooled network.
+        weighting: ``dbd`` (default) or ``uniform`` mixing weights.
+
+    Metrics: ``train/loss``; ``val/loss``, ``val/polarity_acc``, ``val/polarity_f1``,
+    ``val/domain_acc``, ``val/polarity_acc_best``; ``test/`` the same plus
+    ``test/polarity_acc_<domain>`` per domain. Confusion matrices (polarity and domain) are saved as
+    PNG in the run dir after testing and logged to W&B when a WandbLogger is attached.
+    """
+
+    def __init__(
+        self,
+        *,
+        net: nn.Module,
+        objective: CapsuleObjective,
+        dbd: DomainBelongingDegree,
+        num_classes: int,
+        num_domains: int,
+        class_names: Sequence[str],
+        domain_names: Sequence[str],
+        optimizer: OptimizerFactory,
+        scheduler: Optional[SchedulerFactory] = None,
+        per_domain: bool = True,
+        weighting: str = "dbd",
+    ) -> None:
+        super().__init__(optimizer=optimizer, scheduler=scheduler)
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"model.weighting={weighting!r}; expected one of {list(WEIGHTINGS)}")
+        if len(class_names) != num_classes or len(domain_names) != num_domains:
+            raise ValueError(
+                f"model.class_names={list(class_names)} / model.domain_names={list(domain_names)} do "
+                f"not match num_classes={num_classes} / num_domains={num_domains}"
+            )
+        self.save_hyperparameters(logger=False, ignore=["net", "objective", "dbd", "optimizer", "scheduler"])
+        self.num_classes = num_classes
+        self.num_domains = num_domains
+        self.class_names = list(class_names)
+        self.domain_names = list(domain_names)
+        self.per_domain = per_domain
+        self.weighting = weighting
+        copies = [net]
+        for _ in range(num_domains - 1 if per_domain else 0):
+            clone = copy.deepcopy(net)
+            if hasattr(clone, "reset_parameters"):
+                clone.reset_parameters()
+            copies.append(clone)
+        self.nets = nn.ModuleList(copies)
+        self.objective = objective
+        self.dbd = dbd
+        self.register_buffer("class_weight", torch.ones(len(copies), num_classes))
+        self.register_buffer("use_class_weight", torch.zeros((), dtype=torch.bool))
+
+        def collection(prefix: str) -> MetricCollection:
+            return MetricCollection(
+                {
+                    "polarity_acc": MulticlassAccuracy(num_classes, average="micro"),
+                    "polarity_f1": MulticlassF1Score(num_classes, average="macro"),
+                },
+                prefix=prefix,
+            )
+
+        self.val_metrics = collection("val/")
+        self.test_metrics = collection("test/")
+        self.val_domain_acc = MulticlassAccuracy(num_domains, average="micro")
+        self.test_domain_acc = MulticlassAccuracy(num_domains, average="micro")
+        self.test_domain_polarity = nn.ModuleList(
+            MulticlassAccuracy(num_classes, average="micro") for _ in range(num_domains)
+        )
+        self.test_polarity_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_domain_confusion = MulticlassConfusionMatrix(num_domains)
+        self.val_acc_best = MaxMetric()
+
+    # -- statistics from the training split -------------------------------------------------------
+    def setup(self, stage: Optional[str] = None) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None:
+            return
+        if stage == "fit" or not bool(self.dbd.fitted):
+            self.fit_statistics(datamodule)
+
+    @torch.no_grad()
+    def fit_statistics(self, datamodule: Any) -> None:
+        """Fit the DBD on the training term counts and set the class weights."""
+        self.dbd.fit(datamodule.domain_term_counts().to(self.dbd.term_degree.device))
+        counts = datamodule.class_counts()
+        if not self.per_domain:
+            counts = counts.sum(dim=0, keepdim=True)
+        weights = self.objective.weights_from_counts(counts)
+        if weights is not None:
+            self.class_weight.copy_(weights.to(self.class_weight))
+            self.use_class_weight.fill_(True)
+            log.info(f"class weights (rows: {'domains' if self.per_domain else 'pooled'}): {weights.tolist()}")
+
+    # -- forward ----------------------------------------------------------------------------------
+    def mixing_weights(self, input_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """``(degrees, weights)``: the DBD ``(B, D)`` and the mixing weights ``(B, K)``."""
+        degrees = self.dbd(input_ids)
+        if not self.per_domain:
+            return degrees, degrees.new_ones(degrees.size(0), 1)
+        if self.weighting == "uniform":
+            return degrees, torch.full_like(degrees, 1.0 / self.num_domains)
+        return degrees, degrees
+
+    def forward(self, input_ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Polarity probabilities ``(B, C)`` and domain degrees ``(B, D)``."""
+        degrees, weights = self.mixing_weights(input_ids)
+        probs = torch.stack([length_probabilities(net(input_ids)) for net in self.nets], dim=1)  # (B, K, C)
+        return (weights.unsqueeze(-1).to(probs.dtype) * probs).sum(dim=1), degrees
+
+    def _class_weight(self, k: int) -> Optional[Tensor]:
+        return self.class_weight[k] if bool(self.use_class_weight) else None
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        ids, y, domain = batch["input_ids"], batch["label"], batch["domain"]
+        if not self.per_domain:
+            loss = self.objective(self.nets[0](ids), y, self._class_weight(0))
+        else:
+            loss = ids.new_zeros((), dtype=torch.float32)
+            for k, net in enumerate(self.nets):
+                sel = domain == k
+                n = int(sel.sum())
+                if n == 0:
+                    continue
+                loss = loss + (n / y.numel()) * self.objective(net(ids[sel]), y[sel], self._class_weight(k))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=y.numel())
+        return loss
+
+    def _evaluate(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        probs, degrees = self(batch["input_ids"])
+        loss = nn.functional.nll_loss(torch.log(probs.clamp_min(1e-8)), batch["label"])
+        return loss, probs, degrees
+
+    def on_train_start(self) -> None:
+        self.val_metrics.reset()
+        self.val_domain_acc.reset()
+        self.val_acc_best.reset()
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, probs, degrees = self._evaluate(batch)
+        self.val_metrics.update(probs, batch["label"])
+        self.val_domain_acc.update(degrees, batch["domain"])
+        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=probs.size(0), sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        values["val/domain_acc"] = self.val_domain_acc.compute()
+        self.val_metrics.reset()
+        self.val_domain_acc.reset()
+        self.val_acc_best.update(values["val/polarity_acc"])
+        self.log_dict(values, prog_bar=True, sync_dist=True)
+        self.log("val/polarity_acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, probs, degrees = self._evaluate(batch)
+        y, domain = batch["label"], batch["domain"]
+        self.test_metrics.update(probs, y)
+        self.test_domain_acc.update(degrees, domain)
+        self.test_polarity_confusion.update(probs, y)
+        self.test_domain_confusion.update(degrees, domain)
+        for k, metric in enumerate(self.test_domain_polarity):
+            sel = domain == k
+            if bool(sel.any()):
+                metric.update(probs[sel], y[sel])
+        self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=y.numel(), sync_dist=True)
+
+    def on_test_epoch_end(self) -> None:
+        values = self.test_metrics.compute()
+        values["test/domain_acc"] = self.test_domain_acc.compute()
+        for name, metric in zip(self.domain_names, self.test_domain_polarity):
+            if metric.update_count > 0:
+                values[f"test/polarity_acc_{_metric_suffix(name)}"] = metric.compute()
+            metric.reset()
+        self.log_dict(values, sync_dist=True)
+        polarity_cm = self.test_polarity_confusion.compute().cpu()
+        domain_cm = self.test_domain_confusion.compute().cpu()
+        self.test_metrics.reset()
+        self.test_domain_acc.reset()
+        self.test_polarity_confusion.reset()
+        self.test_domain_confusion.reset()
+        if self.trainer.is_global_zero:
+            self._save_confusion(polarity_cm, self.class_names, "polarity", "confusion_polarity.png")
+            self._save_confusion(domain_cm, self.domain_names, "domain (argmax DBD)", "confusion_domain.png")
+
+    def _save_confusion(self, matrix: Tensor, names: list[str], title: str, filename: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.5, 1.2 * len(names) + 2))
+        ax.imshow(matrix.numpy(), cmap="Blues")
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"test confusion: {title}")
+        peak = float(matrix.max()) if matrix.numel() else 0.0
+        for i in range(matrix.size(0)):
+            for j in range(matrix.size(1)):
+                value = int(matrix[i, j])
+                ax.text(j, i, str(value), ha="center", va="center",
+                        color="white" if value > peak / 2 else "black")
+        fig.tight_layout()
+        out_dir = self.trainer.default_root_dir
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, filename)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        for logger in self.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                import wandb
+
+                logger.experiment.log({f"test/{os.path.splitext(filename)[0]}": wandb.Image(path)})
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        probs, degrees = self(batch["input_ids"])
+        return {"polarity": probs.argmax(dim=-1), "domain": degrees.argmax(dim=-1), "dbd": degrees}

@@ -1,0 +1,51 @@
+"""Margin loss and capsule cross-entropy, with and without cost-sensitive class weights."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from zoo.objectives.capsule_cross_entropy import CapsuleCrossEntropy
+from zoo.objectives.margin_loss import MarginLoss
+
+
+def test_margin_loss_hand_value():
+    lengths = torch.tensor([[0.8, 0.3, 0.05]])
+    target = torch.tensor([0])
+    # (0.9 - 0.8)^2 + 0.5 * (0.3 - 0.1)^2 + 0
+    assert float(MarginLoss()(lengths, target)) == pytest.approx(0.01 + 0.02)
+    assert float(MarginLoss()(torch.tensor([[0.95, 0.05]]), torch.tensor([0]))) == 0.0
+
+
+def test_cross_entropy_hand_value():
+    lengths = torch.tensor([[0.6, 0.2, 0.2]])
+    assert float(CapsuleCrossEntropy()(lengths, torch.tensor([1]))) == pytest.approx(-math.log(0.2))
+
+
+@pytest.mark.parametrize("objective", [MarginLoss, CapsuleCrossEntropy])
+def test_inverse_class_weights(objective):
+    loss = objective(class_weights="inverse")
+    counts = torch.tensor([[90.0, 10.0], [50.0, 50.0]])
+    weights = loss.weights_from_counts(counts)
+    torch.testing.assert_close(weights, torch.tensor([[100 / 180, 100 / 20], [1.0, 1.0]]))
+    assert objective().weights_from_counts(counts) is None
+    lengths = torch.tensor([[0.2, 0.7], [0.7, 0.2], [0.6, 0.5]])
+    target = torch.tensor([0, 1, 0])
+    per_sample = loss.per_sample(lengths, target)
+    w = weights[0][target]
+    torch.testing.assert_close(loss(lengths, target, weights[0]), (w * per_sample).sum() / w.sum())
+    # the rare class' error counts more than without weights
+    assert float(loss(lengths, target, weights[0])) != pytest.approx(float(loss(lengths, target)))
+
+
+def test_custom_weights_checked():
+    loss = MarginLoss(class_weights="custom", custom_weights=[1.0, 3.0])
+    torch.testing.assert_close(loss.weights_from_counts(torch.ones(2, 2)), torch.tensor([[1.0, 3.0], [1.0, 3.0]]))
+    with pytest.raises(ValueError, match="3 classes"):
+        loss.weights_from_counts(torch.ones(3))
+    with pytest.raises(ValueError, match="custom_weights"):
+        MarginLoss(class_weights="custom")
+    with pytest.raises(ValueError, match=r"class_weights='balanced'.*inverse"):
+        CapsuleCrossEntropy(class_weights="balanced")
