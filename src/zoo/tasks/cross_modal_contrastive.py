@@ -127,7 +127,7 @@ class CrossModalContrastiveTask(ZooTask):
         r1, gathered = self._retrieval()
         self.log("test/loss", loss, sync_dist=True)
         self.log("test/r1", r1, sync_dist=True)
-        if self.plot_tsne and self.trainer.is_global_zero and not self.trainer.sanity_checking:
+        if self.plot_tsne and self.trainer.is_global_zero and not self.trainer.fast_dev_run:
             out_dir = self.trainer.default_root_dir
             labels = gathered["label"].cpu().numpy()
             for m in self.modalities:

@@ -33,7 +33,11 @@ def save_tsne(
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30, max(1, (len(features) - 1) // 3)))
-    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+    # exact gradients for small sets: Barnes-Hut's OpenMP threads crawl on a busy machine
+    method = "exact" if len(features) <= 1000 else "barnes_hut"
+    points = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed, method=method, max_iter=500
+    ).fit_transform(
         np.asarray(features, dtype=np.float32)
     )
     fig, ax = plt.subplots(figsize=(6, 6))

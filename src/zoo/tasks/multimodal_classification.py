@@ -3,7 +3,7 @@
 One task covers the three protocols of the HAR family (arXiv 2309.01262, CMC-CMKM arXiv
 2207.07106): features :math:`h = [f_{m_1}(x^{m_1}) \\,\\Vert\\, \\ldots]` of the chosen modalities are
 concatenated and a linear classifier :math:`p(y|x) = \\mathrm{softmax}(W h + b)` is trained with
-cross-entropy.
+cross-entropy (after a non-affine batch norm of :math:`h` by default).
 
 * **linear evaluation**: ``pretrained_ckpt`` set, ``freeze_encoders=true`` (encoders in eval mode,
   no gradients; ``cache_features`` reuses each recording's features after the first epoch);
@@ -75,6 +75,9 @@ class MultimodalClassificationTask(ZooTask):
         cache_features: with frozen encoders, compute each recording's features once (only valid
             without training augmentations) (default: ``False``).
         dropout: dropout on the features before the classifier (default: ``0.0``).
+        feature_norm: standardise the concatenated features with a non-affine batch norm before the
+            classifier; frozen features of different modalities differ in scale by orders of
+            magnitude (default: ``True``).
         label_smoothing: cross-entropy label smoothing (default: ``0.0``).
         plot_tsne: write ``tsne_<modality>.png`` of the test features (default: ``True``).
 
@@ -94,6 +97,7 @@ class MultimodalClassificationTask(ZooTask):
         freeze_encoders: bool = False,
         cache_features: bool = False,
         dropout: float = 0.0,
+        feature_norm: bool = True,
         label_smoothing: float = 0.0,
         plot_tsne: bool = True,
     ) -> None:
@@ -112,6 +116,7 @@ class MultimodalClassificationTask(ZooTask):
         self.freeze_encoders = freeze_encoders
         self.cache_features = cache_features
         self.dropout = dropout
+        self.feature_norm = feature_norm
         self.label_smoothing = label_smoothing
         self.plot_tsne = plot_tsne
         if pretrained_ckpt is not None:
@@ -121,6 +126,7 @@ class MultimodalClassificationTask(ZooTask):
         if freeze_encoders:
             self.encoders.requires_grad_(False)
         width = sum(int(self.encoders[m].out_features) for m in modalities)
+        self.norm = nn.BatchNorm1d(width, affine=False) if feature_norm else None
         self.classifier = nn.Linear(width, num_classes)
         self._cache: dict[tuple[str, int], Tensor] = {}
         self._test_feats: dict[str, list[Tensor]] = {}
@@ -163,6 +169,8 @@ class MultimodalClassificationTask(ZooTask):
     def forward(self, batch: dict[str, Tensor], stage: str = "") -> Tensor:
         feats = self.features(batch, stage)
         h = torch.cat([feats[m] for m in self.modalities], dim=1)
+        if self.norm is not None:
+            h = self.norm(h)
         return self.classifier(F.dropout(h, p=self.dropout, training=self.training))
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
@@ -200,14 +208,18 @@ class MultimodalClassificationTask(ZooTask):
         self.test_metrics.update(logits, batch["label"])
         self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=batch["label"].numel(), sync_dist=True)
         self.log_dict(self.test_metrics, on_step=False, on_epoch=True, batch_size=batch["label"].numel())
-        if self.plot_tsne:
+        if self._plotting():
             feats = self.features(batch, "test")
             for m in self.modalities:
                 self._test_feats.setdefault(m, []).append(feats[m].detach())
             self._test_feats.setdefault("label", []).append(batch["label"])
 
+    def _plotting(self) -> bool:
+        # fast_dev_run is a smoke test: no files, no t-SNE
+        return self.plot_tsne and not self.trainer.fast_dev_run
+
     def on_test_epoch_end(self) -> None:
-        if not self.plot_tsne or not self._test_feats:
+        if not self._plotting() or not self._test_feats:
             return
         out = {k: torch.cat(v) for k, v in self._test_feats.items()}
         self._test_feats = {}
