@@ -104,10 +104,10 @@ def main() -> None:
         metrics, _ = run(sup, work / f"sup_{seed}")
         record("supervised multimodal (end to end)", metrics, sup)
         for name, pre in PRETRAIN.items():
-            pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false", *common]
-            run(pre_cmd, work / f"pre_{seed}_{len(results)}")
-            # the last pre-training checkpoint: val/loss on one subject rises early while features still improve
-            ckpt = str(work / f"pre_{seed}_{len(results)}" / "checkpoints" / "last.ckpt")
+            # keep the final pre-training weights (no monitor): val/loss on one subject is a poor selector
+            pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false",
+                       "callbacks.model_checkpoint.monitor=null", *common]
+            _, ckpt = run(pre_cmd, work / f"pre_{seed}_{len(results)}")
             lin_common = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}",
                           f"trainer.max_epochs={args.linear_epochs}", *common]
             for view, modalities in LINEAR.items():

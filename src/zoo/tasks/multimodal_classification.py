@@ -151,6 +151,9 @@ class MultimodalClassificationTask(ZooTask):
 
     def features(self, batch: dict[str, Tensor], stage: str = "") -> dict[str, Tensor]:
         """Encoder features ``{modality: (B, F)}`` (cached per recording when configured)."""
+        if self.freeze_encoders and self.encoders.training:
+            # Lightning restores each submodule's recorded mode after validation: re-freeze here
+            self.encoders.eval()
         if not (self.cache_features and stage):
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_encoders):
                 return {m: self.encoders[m](batch[m]) for m in self.modalities}
