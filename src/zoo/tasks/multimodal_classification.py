@@ -126,7 +126,10 @@ class MultimodalClassificationTask(ZooTask):
         if freeze_encoders:
             self.encoders.requires_grad_(False)
         width = sum(int(self.encoders[m].out_features) for m in modalities)
-        self.norm = nn.BatchNorm1d(width, affine=False) if feature_norm else None
+        # frozen features: a cumulative average (momentum=None) gives exact statistics even after
+        # the few steps of a k-labels-per-class run
+        momentum = None if freeze_encoders else 0.1
+        self.norm = nn.BatchNorm1d(width, affine=False, momentum=momentum) if feature_norm else None
         self.classifier = nn.Linear(width, num_classes)
         self._cache: dict[tuple[str, int], Tensor] = {}
         self._test_feats: dict[str, list[Tensor]] = {}
