@@ -113,12 +113,12 @@ def main() -> None:
             for view, modalities in LINEAR.items():
                 cmd = [*lin_common, modalities]
                 metrics, _ = run(cmd, work / f"lin_{seed}_{len(results)}")
-                record(f"{name} | linear eval, {view}", metrics, [*pre, "→", *cmd])
+                record(f"{name} → linear eval, {view}", metrics, [*pre_cmd, "→", *cmd])
             if name.startswith("hard-negative, unlabelled"):
                 for k in (1, 2, 4):
                     cmd = [*lin_common, "model.modalities=[skeleton,inertial]", f"data.limited_k={k}"]
                     metrics, _ = run(cmd, work / f"lim_{seed}_{k}")
-                    record(f"{name} | linear eval, both, k={k} labels/class", metrics, [*pre, "→", *cmd])
+                    record(f"{name} → linear eval, both, k={k} labels/class", metrics, [*pre_cmd, "→", *cmd])
         write(args, results, commands, time.time() - start)
     write(args, results, commands, time.time() - start)
 
@@ -131,7 +131,7 @@ def write(args, results, commands, seconds: float) -> None:
         f"{args.sup_epochs} epochs, linear evaluation {args.linear_epochs} epochs (frozen features cached); "
         f"CPU, {args.threads} torch thread(s) under `nice -n 10` on a shared 2-core machine; "
         f"wall time {seconds / 60:.1f} min. Test accuracy / macro-F1 in %, mean ± std over seeds. "
-        "Pre-trained encoders: last checkpoint; classifiers: best by val/acc (subject 7).",
+        "Pre-trained encoders: final weights; classifiers: best by val/acc (subject 7).",
         "",
         "| method | test acc | test macro-F1 | seeds |",
         "| --- | --- | --- | --- |",
