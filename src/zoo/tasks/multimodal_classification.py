@@ -1,0 +1,240 @@
+"""Multimodal sequence classification: linear evaluation, fine-tuning, supervised baseline.
+
+One task covers the three protocols of the HAR family (arXiv 2309.01262, CMC-CMKM arXiv
+2207.07106): features :math:`h = [f_{m_1}(x^{m_1}) \\,\\Vert\\, \\ldots]` of the chosen modalities are
+concatenated and a linear classifier :math:`p(y|x) = \\mathrm{softmax}(W h + b)` is trained with
+cross-entropy (after a non-affine batch norm of :math:`h` by default).
+
+* **linear evaluation**: ``pretrained_ckpt`` set, ``freeze_encoders=true`` (encoders in eval mode,
+  no gradients; ``cache_features`` reuses each recording's features after the first epoch);
+* **fine-tuning**: ``pretrained_ckpt`` set, ``freeze_encoders=false``;
+* **supervised baseline**: no checkpoint, encoders trained from scratch.
+
+``modalities`` picks one modality (single-modality evaluation) or both (concatenated features).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
+from zoo.tasks.embedding_plot import save_tsne
+
+__all__ = ["MultimodalClassificationTask", "load_encoder_weights"]
+
+log = logging.getLogger(__name__)
+
+
+def load_encoder_weights(encoders: nn.ModuleDict, ckpt_path: str) -> None:
+    """Copy ``encoders.<modality>.*`` weights from a zoo checkpoint into ``encoders``.
+
+    :raises FileNotFoundError: ``ckpt_path`` does not exist.
+    :raises ValueError: the checkpoint has no weights for a modality, or their shapes differ
+        (the encoder config must match the pre-training run's).
+    """
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"model.pretrained_ckpt={ckpt_path!r}: no such checkpoint file")
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = state.get("state_dict", state)
+    for name, encoder in encoders.items():
+        prefix = f"encoders.{name}."
+        weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not weights:
+            found = sorted({".".join(k.split(".")[:2]) for k in state if k.startswith("encoders.")})
+            raise ValueError(f"model.pretrained_ckpt={ckpt_path!r} has no {prefix}* weights; found {found}")
+        try:
+            encoder.load_state_dict(weights, strict=True)
+        except RuntimeError as err:
+            raise ValueError(
+                f"model.pretrained_ckpt={ckpt_path!r}: {name} encoder weights do not fit model.encoders.{name} "
+                f"(use the pre-training run's encoder config): {err}"
+            ) from err
+    log.info(f"Loaded encoders {list(encoders)} from {ckpt_path}")
+
+
+class MultimodalClassificationTask(ZooTask):
+    """Linear classifier over concatenated encoder features.
+
+    Args:
+        encoders: ``{modality: encoder}``; each exposes ``out_features``.
+        num_classes: number of classes (from the datamodule).
+        optimizer: partial optimizer.
+        scheduler: optional partial LR scheduler.
+        modalities: modalities whose features are used, in order (default: all encoders).
+        pretrained_ckpt: checkpoint of a contrastive pre-training run to load ``encoders.*`` from
+            (default: ``None``: random initialisation).
+        freeze_encoders: linear evaluation: encoders stay fixed in eval mode (default: ``False``).
+        cache_features: with frozen encoders, compute each recording's features once (only valid
+            without training augmentations) (default: ``False``).
+        dropout: dropout on the features before the classifier (default: ``0.0``).
+        feature_norm: standardise the concatenated features with a non-affine batch norm before the
+            classifier; frozen features of different modalities differ in scale by orders of
+            magnitude (default: ``True``).
+        label_smoothing: cross-entropy label smoothing (default: ``0.0``).
+        plot_tsne: write ``tsne_<modality>.png`` of the test features (default: ``True``).
+
+    Metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/f1``, ``val/acc_best``,
+    ``test/loss``, ``test/acc``, ``test/f1`` (macro-F1).
+    """
+
+    def __init__(
+        self,
+        *,
+        encoders: dict[str, nn.Module],
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        scheduler: Optional[SchedulerFactory] = None,
+        modalities: Optional[Sequence[str]] = None,
+        pretrained_ckpt: Optional[str] = None,
+        freeze_encoders: bool = False,
+        cache_features: bool = False,
+        dropout: float = 0.0,
+        feature_norm: bool = True,
+        label_smoothing: float = 0.0,
+        plot_tsne: bool = True,
+    ) -> None:
+        super().__init__(optimizer=optimizer, scheduler=scheduler)
+        modalities = list(modalities) if modalities is not None else list(encoders)
+        unknown = [m for m in modalities if m not in encoders]
+        if not modalities or unknown:
+            raise ValueError(f"model.modalities={modalities!r}; expected a non-empty subset of {sorted(encoders)}")
+        if cache_features and not freeze_encoders:
+            raise ValueError("model.cache_features=true needs model.freeze_encoders=true")
+        self.save_hyperparameters(logger=False, ignore=["encoders", "optimizer", "scheduler"])
+        self.modalities = modalities
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in modalities})
+        self.num_classes = num_classes
+        self.pretrained_ckpt = pretrained_ckpt
+        self.freeze_encoders = freeze_encoders
+        self.cache_features = cache_features
+        self.dropout = dropout
+        self.feature_norm = feature_norm
+        self.label_smoothing = label_smoothing
+        self.plot_tsne = plot_tsne
+        if pretrained_ckpt is not None:
+            load_encoder_weights(self.encoders, pretrained_ckpt)
+        elif freeze_encoders:
+            log.warning("model.freeze_encoders=true without model.pretrained_ckpt: linear evaluation of random encoders")
+        if freeze_encoders:
+            self.encoders.requires_grad_(False)
+        width = sum(int(self.encoders[m].out_features) for m in modalities)
+        # frozen features: a cumulative average (momentum=None) gives exact statistics even after
+        # the few steps of a k-labels-per-class run
+        momentum = None if freeze_encoders else 0.1
+        self.norm = nn.BatchNorm1d(width, affine=False, momentum=momentum) if feature_norm else None
+        self.classifier = nn.Linear(width, num_classes)
+        self._cache: dict[tuple[str, int], Tensor] = {}
+        self._test_feats: dict[str, list[Tensor]] = {}
+
+        def metrics(prefix: str) -> MetricCollection:
+            return MetricCollection(
+                {"acc": MulticlassAccuracy(num_classes, average="micro"),
+                 "f1": MulticlassF1Score(num_classes, average="macro")},
+                prefix=prefix,
+            )
+
+        self.train_metrics = metrics("train/")
+        self.val_metrics = metrics("val/")
+        self.test_metrics = metrics("test/")
+        self.val_acc_best = MaxMetric()
+
+    def train(self, mode: bool = True) -> "MultimodalClassificationTask":
+        super().train(mode)
+        if self.freeze_encoders:
+            self.encoders.eval()  # frozen encoders keep batch-norm statistics and dropout off
+        return self
+
+    def features(self, batch: dict[str, Tensor], stage: str = "") -> dict[str, Tensor]:
+        """Encoder features ``{modality: (B, F)}`` (cached per recording when configured)."""
+        if self.freeze_encoders and self.encoders.training:
+            # Lightning restores each submodule's recorded mode after validation: re-freeze here
+            self.encoders.eval()
+        if not (self.cache_features and stage):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_encoders):
+                return {m: self.encoders[m](batch[m]) for m in self.modalities}
+        index = batch["index"].tolist()
+        out = {}
+        for m in self.modalities:
+            if all((stage, m, i) in self._cache for i in index):
+                out[m] = torch.stack([self._cache[(stage, m, i)] for i in index]).to(batch[m].device)
+            else:
+                with torch.no_grad():
+                    out[m] = self.encoders[m](batch[m])
+                for i, f in zip(index, out[m].cpu()):
+                    self._cache[(stage, m, i)] = f
+        return out
+
+    def forward(self, batch: dict[str, Tensor], stage: str = "") -> Tensor:
+        feats = self.features(batch, stage)
+        h = torch.cat([feats[m] for m in self.modalities], dim=1)
+        if self.norm is not None:
+            h = self.norm(h)
+        return self.classifier(F.dropout(h, p=self.dropout, training=self.training))
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        logits = self(batch, stage)
+        loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing)
+        return loss, logits
+
+    def on_train_start(self) -> None:
+        self.val_metrics.reset()
+        self.val_acc_best.reset()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, logits = self._step(batch, "train")
+        n = batch["label"].numel()
+        self.train_metrics.update(logits, batch["label"])
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, logits = self._step(batch, "val")
+        self.val_metrics.update(logits, batch["label"])
+        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=batch["label"].numel(), sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.val_acc_best.update(values["val/acc"])
+        self.log_dict(values, prog_bar=True, sync_dist=True)
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, logits = self._step(batch, "test")
+        self.test_metrics.update(logits, batch["label"])
+        self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=batch["label"].numel(), sync_dist=True)
+        self.log_dict(self.test_metrics, on_step=False, on_epoch=True, batch_size=batch["label"].numel())
+        if self._plotting():
+            feats = self.features(batch, "test")
+            for m in self.modalities:
+                self._test_feats.setdefault(m, []).append(feats[m].detach())
+            self._test_feats.setdefault("label", []).append(batch["label"])
+
+    def _plotting(self) -> bool:
+        # fast_dev_run is a smoke test: no files, no t-SNE
+        return self.plot_tsne and not self.trainer.fast_dev_run
+
+    def on_test_epoch_end(self) -> None:
+        if not self._plotting() or not self._test_feats:
+            return
+        out = {k: torch.cat(v) for k, v in self._test_feats.items()}
+        self._test_feats = {}
+        gathered = {k: self.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in out.items()}
+        if self.trainer.is_global_zero:
+            labels = gathered["label"].cpu().numpy()
+            for m in self.modalities:
+                save_tsne(gathered[m].cpu().numpy(), labels, os.path.join(self.trainer.default_root_dir, f"tsne_{m}.png"),
+                          f"t-SNE of test {m} features", loggers=self.loggers)
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self(batch).argmax(dim=-1)
