@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet -e ".[all]"
+	@# Fashion-MNIST for the model-update family comes from Debian (the datamodule downloads it elsewhere)
+	test -d /usr/share/datasets/fashion-mnist || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } || \
+	  echo "note: dataset-fashion-mnist not installed; zoo downloads Fashion-MNIST on first use"
 	touch $(STAMP)
 
 install: $(STAMP)
