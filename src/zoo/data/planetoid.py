@@ -1,0 +1,249 @@
+"""Planetoid citation graphs (Cora, CiteSeer, PubMed) as a full-batch LightningDataModule.
+
+"Revisiting Semi-Supervised Learning with Graph Embeddings" (Yang et al., 2016),
+https://arxiv.org/abs/1603.08861. Raw files are the ``ind.<name>.*`` pickles PyG's
+:class:`~torch_geometric.datasets.Planetoid` reads; processed tensors go to ``cache_dir`` so the raw
+root may be read-only.
+
+========  =======  =======  ========  =======  ===============
+Name      #nodes   #edges   #feats    #class   public split
+========  =======  =======  ========  =======  ===============
+Cora      2,708    10,556   1,433     7        140/500/1000
+CiteSeer  3,327    9,104    3,703     6        120/500/1000
+PubMed    19,717   88,648   500       3        60/500/1000
+========  =======  =======  ========  =======  ===============
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch_geometric.data import Data
+from torch_geometric.datasets import Planetoid
+from torch_geometric.io.planetoid import read_file
+from torch_geometric.loader import DataLoader
+from torch_geometric.transforms import NormalizeFeatures
+
+__all__ = ["PlanetoidDataModule", "PLANETOID_NAMES", "PLANETOID_SPLITS"]
+
+log = logging.getLogger(__name__)
+
+PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
+PLANETOID_SPLITS = ("public", "full", "random")
+_RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+class _CachedPlanetoid(Planetoid):
+    """PyG's Planetoid with the processed files in a separate cache directory."""
+
+    def __init__(self, root: str, name: str, cache_dir: str, **kwargs) -> None:
+        self._cache_dir = cache_dir
+        super().__init__(root, name, **kwargs)
+
+    @property
+    def processed_dir(self) -> str:
+        return osp.join(self._cache_dir, self.name, "processed")
+
+
+def check_planetoid_raw(raw_dir: str, name: str) -> None:
+    """Read every raw file once and check the shapes agree.
+
+    :raises FileNotFoundError: a raw file is missing.
+    :raises ValueError: a file is truncated/corrupt or its shape disagrees with the others; the
+        message names the file.
+    """
+    prefix = name.lower()
+    parts = {}
+    for part in _RAW_PARTS:
+        path = osp.join(raw_dir, f"ind.{prefix}.{part}")
+        if not osp.isfile(path):
+            raise FileNotFoundError(f"Planetoid raw file missing: {path}")
+        try:
+            parts[part] = read_file(raw_dir, prefix, part)
+        except Exception as err:  # noqa: BLE001 - pickle raises many kinds
+            raise ValueError(f"Planetoid raw file {path} is truncated or corrupt: {type(err).__name__}: {err}") from err
+    pairs = (("x", "y"), ("tx", "ty"), ("allx", "ally"))
+    for feat, label in pairs:
+        if parts[feat].size(0) != parts[label].size(0):
+            raise ValueError(
+                f"Planetoid raw files disagree: ind.{prefix}.{feat} has {parts[feat].size(0)} rows "
+                f"but ind.{prefix}.{label} has {parts[label].size(0)} (in {raw_dir})"
+            )
+    widths = {p: parts[p].size(1) for p in ("x", "tx", "allx")}
+    if len(set(widths.values())) != 1:
+        raise ValueError(f"Planetoid feature widths disagree in {raw_dir}: {widths}")
+    num_nodes = len(parts["graph"])
+    if parts["test.index"].numel() and int(parts["test.index"].max()) >= num_nodes:
+        raise ValueError(
+            f"ind.{prefix}.test.index refers to node {int(parts['test.index'].max())} but "
+            f"ind.{prefix}.graph has {num_nodes} nodes (in {raw_dir})"
+        )
+
+
+class PlanetoidDataModule(LightningDataModule):
+    """One Planetoid graph, served whole as a single batch (train/val/test are node masks).
+
+    Args:
+        root: folder holding ``<name>/raw/ind.<name>.*`` (``paths.data_dir/planetoid``).
+        cache_dir: where processed tensors are written (never beside the raw files).
+        name: ``Cora``, ``CiteSeer`` or ``PubMed``.
+        split: ``public`` (Yang et al.), ``full`` (all non-val/test nodes train) or ``random``
+            (``num_train_per_class`` per class, drawn with ``seed``).
+        normalize_features: row-normalise bag-of-words features (default: ``True``).
+        download: fetch the raw files from the Planetoid repository when missing.
+        num_train_per_class: for ``split=random``.
+        seed: for ``split=random``.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str,
+        cache_dir: str,
+        name: str = "Cora",
+        split: str = "public",
+        normalize_features: bool = True,
+        download: bool = True,
+        num_train_per_class: int = 20,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if name not in PLANETOID_NAMES:
+            raise ValueError(f"data.name={name!r}; expected one of {list(PLANETOID_NAMES)}")
+        if split not in PLANETOID_SPLITS:
+            raise ValueError(f"data.split={split!r}; expected one of {list(PLANETOID_SPLITS)}")
+        self.root = osp.abspath(root)
+        # one cache per raw root, so a different root never reuses stale tensors
+        tag = hashlib.sha1(self.root.encode()).hexdigest()[:8]
+        self.cache_dir = osp.join(osp.abspath(cache_dir), tag)
+        self.name = name
+        self.split = split
+        self.normalize_features = normalize_features
+        self.download = download
+        self.num_train_per_class = num_train_per_class
+        self.seed = seed
+        self._data: Optional[Data] = None
+
+    # -- fetching ---------------------------------------------------------------------------------
+    @property
+    def raw_dir(self) -> str:
+        return osp.join(self.root, self.name, "raw")
+
+    def _raw_complete(self) -> bool:
+        return all(osp.isfile(osp.join(self.raw_dir, f"ind.{self.name.lower()}.{p}")) for p in _RAW_PARTS)
+
+    def prepare_data(self) -> None:
+        if self._raw_complete():
+            return
+        if not self.download:
+            raise FileNotFoundError(
+                f"Planetoid {self.name} raw files not found in {self.raw_dir} (data.root={self.root}); "
+                "set ZOO_DATA_DIR or data.root to the folder holding <name>/raw, or data.download=true"
+            )
+        log.info(f"Downloading Planetoid {self.name} to {self.raw_dir}")
+        os.makedirs(self.raw_dir, exist_ok=True)
+        try:
+            Planetoid.download(_DownloadTarget(self.raw_dir, self.name))
+        except Exception as err:  # noqa: BLE001 - network errors come in many types
+            raise FileNotFoundError(
+                f"Planetoid {self.name} raw files not found in {self.raw_dir} (data.root={self.root}) "
+                f"and the download failed ({type(err).__name__}: {err}); set ZOO_DATA_DIR or data.root"
+            ) from err
+
+    # -- processing -------------------------------------------------------------------------------
+    def _load(self) -> Data:
+        if self._data is not None:
+            return self._data
+        self.prepare_data()
+        processed = osp.join(self.cache_dir, self.name, "processed", "data.pt")
+        if not osp.isfile(processed):
+            check_planetoid_raw(self.raw_dir, self.name)
+        dataset = _CachedPlanetoid(self.root, self.name, self.cache_dir, split="public")
+        data = dataset[0]
+        if self.split == "full":
+            data.train_mask = ~(data.val_mask | data.test_mask)
+        elif self.split == "random":
+            data = self._random_split(data, int(dataset.num_classes))
+        if self.normalize_features:
+            data = NormalizeFeatures()(data)
+        self._validate(data)
+        self._data = data
+        return data
+
+    def _random_split(self, data: Data, num_classes: int) -> Data:
+        generator = torch.Generator().manual_seed(self.seed)
+        train = torch.zeros(data.num_nodes, dtype=torch.bool)
+        for c in range(num_classes):
+            idx = (data.y == c).nonzero().view(-1)
+            idx = idx[torch.randperm(idx.numel(), generator=generator)[: self.num_train_per_class]]
+            train[idx] = True
+        rest = (~train).nonzero().view(-1)
+        rest = rest[torch.randperm(rest.numel(), generator=generator)]
+        data.train_mask = train
+        data.val_mask = torch.zeros_like(train)
+        data.val_mask[rest[:500]] = True
+        data.test_mask = torch.zeros_like(train)
+        data.test_mask[rest[500:1500]] = True
+        return data
+
+    def _validate(self, data: Data) -> None:
+        if not torch.isfinite(data.x).all():
+            raise ValueError(f"Planetoid {self.name} features contain NaN/inf (raw files in {self.raw_dir})")
+        if data.edge_index.numel() and int(data.edge_index.max()) >= data.num_nodes:
+            raise ValueError(
+                f"Planetoid {self.name}: edge index {int(data.edge_index.max())} out of range for "
+                f"{data.num_nodes} nodes (raw files in {self.raw_dir})"
+            )
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        self._load()
+
+    # -- what the datamodule provides -------------------------------------------------------------
+    @property
+    def data(self) -> Data:
+        return self._load()
+
+    @property
+    def num_features(self) -> int:
+        return int(self.data.num_features)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.data.y.max()) + 1
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.data.num_nodes)
+
+    def _loader(self) -> DataLoader:
+        return DataLoader([self.data], batch_size=1, shuffle=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader()
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader()
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader()
+
+
+class _DownloadTarget:
+    """The attributes :meth:`Planetoid.download` reads, so it can run without building a dataset."""
+
+    url = Planetoid.url
+    split = "public"
+
+    def __init__(self, raw_dir: str, name: str) -> None:
+        self.raw_dir = raw_dir
+        self.name = name
+        self.raw_file_names = [f"ind.{name.lower()}.{p}" for p in _RAW_PARTS]
