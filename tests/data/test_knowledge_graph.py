@@ -48,11 +48,11 @@ def test_wn18rr_directory_and_text():
     assert dm.relation_texts[dm.relation_to_id["_hypernym"]] == "hypernym"
     batch = next(iter(dm.train_dataloader()))
     assert batch.shape == (512, 3) and batch.dtype == torch.long
-    assert next(iter(dm.test_dataloader())).shape == (64, 4)
+    assert next(iter(dm.test_dataloader())).shape == (256, 4)
 
 
 def test_unseen_entities_policies(tmp_path, caplog):
-    root = write_kg(tmp_path / "kg", TRAIN, valid=[("a", "likes", "z")], test=[("a", "likes", "c"), ("q", "likes", "a")])
+    root = write_kg(tmp_path / "kg", TRAIN, valid=[("a", "likes", "z"), ("a", "likes", "b")], test=[("a", "likes", "c"), ("q", "likes", "a")])
     with caplog.at_level(logging.WARNING):
         dropped = KnowledgeGraphDataModule(root=str(root))
         assert len(dropped.triples("test")) == 1 and dropped.num_entities == 3
