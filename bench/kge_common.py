@@ -62,12 +62,12 @@ class EpochTimer(Callback):
         self.seconds += time.perf_counter() - self._start
 
 
-def fit(datamodule, task, epochs: int, accelerator: str = "cpu") -> EpochTimer:
+def fit(datamodule, task, epochs: int, accelerator: str = "cpu", limit_train_batches=None) -> EpochTimer:
     """Train ``epochs`` epochs without validation or checkpoints; returns the timer."""
     timer = EpochTimer()
     trainer = Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                      num_sanity_val_steps=0, callbacks=[timer])
+                      num_sanity_val_steps=0, callbacks=[timer], limit_train_batches=limit_train_batches)
     trainer.fit(task, datamodule=datamodule)
     return timer
 

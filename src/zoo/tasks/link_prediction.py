@@ -102,7 +102,9 @@ class LinkPredictionTask(ZooTask):
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         positive = batch[:, :3]
         negatives, mask = self.sampler.sample(positive)
-        loss = self.loss(self(positive), self(negatives), mask)
+        # negatives keep their positive's relation: look it up once per positive and broadcast
+        negative_scores = self.net(negatives[..., 0], positive[:, 1:2], negatives[..., 2])
+        loss = self.loss(self(positive), negative_scores, mask)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(positive))
         return loss
 
