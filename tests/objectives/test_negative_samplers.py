@@ -137,3 +137,19 @@ def test_lemon_bad_input(umls, tmp_path):
                                     num_relations=umls.num_relations, entity_texts=None)
     with pytest.raises(ValueError, match="num_negatives=0"):
         UniformNegativeSampler(num_negatives=0)
+
+
+@pytest.mark.slow
+def test_lemon_sentence_encoder_embeddings_are_cached(umls, tmp_path):
+    """The real all-MiniLM-L6-v2 path on UMLS's 135 texts: computed once, then read from the cache."""
+    from zoo.objectives.text_embedding import embedding_cache_path
+
+    kwargs = dict(num_entities=umls.num_entities, num_relations=umls.num_relations, entity_texts=umls.entity_texts)
+    sampler = LemonNegativeSampler(num_negatives=4, num_clusters=8, khop=2, cache_dir=str(tmp_path))
+    sampler.fit(umls.triples("train"), **kwargs)
+    assert sampler.encoder_used == "minilm"
+    path = embedding_cache_path(list(umls.entity_texts), str(tmp_path), "minilm", 64)
+    assert (tmp_path / path.split("/")[-1]).is_file()
+    again = LemonNegativeSampler(num_negatives=4, num_clusters=8, khop=2, cache_dir=str(tmp_path))
+    again.fit(umls.triples("train"), quick=True, **kwargs)  # quick: must not need to encode
+    assert again.encoder_used == "minilm" and torch.equal(again.near, sampler.near)

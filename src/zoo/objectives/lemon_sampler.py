@@ -104,7 +104,7 @@ class LemonNegativeSampler(NegativeSampler):
         self.encoder_used = encoder
         dim = min(self.pca_dim, vectors.shape[1], len(texts))
         reduced = PCA(n_components=dim, random_state=self.seed).fit_transform(vectors)
-        kmeans = KMeans(n_clusters=self.num_clusters, n_init=1 if quick else 3, random_state=self.seed).fit(reduced)
+        kmeans = KMeans(n_clusters=self.num_clusters, n_init=3, random_state=self.seed).fit(reduced)
         labels = torch.as_tensor(kmeans.labels_, dtype=torch.long)
         dist = torch.cdist(torch.as_tensor(reduced, dtype=torch.float32),
                            torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32))
