@@ -1,0 +1,87 @@
+"""The shared shape of knowledge-graph embedding models: embeddings plus one scoring function.
+
+A model scores triples ``(h, r, t)``; higher means more plausible. Every model has the same
+signature, so a config picks the scoring function (``model/net=transe|distmult|complex|rotate``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["KGEModel"]
+
+
+class KGEModel(nn.Module, ABC):
+    """Entity and relation embeddings with a scoring function :meth:`interaction`.
+
+    Subclasses set the parameter shapes in ``__init__`` (before calling :meth:`reset_parameters`)
+    and implement :meth:`interaction` on embeddings; :meth:`forward` looks the embeddings up and
+    broadcasts index tensors of any compatible shapes. :meth:`score_tails` / :meth:`score_heads`
+    score against every entity, in entity chunks so memory stays bounded; subclasses with a
+    matrix-product form override them.
+
+    Args:
+        num_entities: number of entities :math:`|E|`.
+        num_relations: number of relations :math:`|R|`.
+        embedding_dim: embedding dimension :math:`d` (complex dimension for complex models).
+        chunk_size: entities scored at once by the generic all-entity scorer (default: ``4096``).
+
+    Shapes:
+        forward: index tensors broadcastable to ``S`` -> scores ``S``.
+        score_tails: ``h, r: (B,)`` -> ``(B, |E|)``; score_heads: ``r, t: (B,)`` -> ``(B, |E|)``.
+    """
+
+    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096) -> None:
+        super().__init__()
+        for key, value in (("num_entities", num_entities), ("num_relations", num_relations),
+                           ("embedding_dim", embedding_dim), ("chunk_size", chunk_size)):
+            if int(value) < 1:
+                raise ValueError(f"model.net.{key}={value}; expected a positive integer")
+        self.num_entities = int(num_entities)
+        self.num_relations = int(num_relations)
+        self.embedding_dim = int(embedding_dim)
+        self.chunk_size = int(chunk_size)
+
+    @abstractmethod
+    def reset_parameters(self) -> None:
+        """Re-initialise every parameter."""
+
+    def entity(self, index: Tensor) -> Tensor:
+        return self.entity_embedding[index]
+
+    def relation(self, index: Tensor) -> Tensor:
+        return self.relation_embedding[index]
+
+    @abstractmethod
+    def interaction(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
+        """Scores from embeddings ``(..., *feature)`` broadcast against each other -> ``(...)``."""
+
+    def forward(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
+        return self.interaction(self.entity(h), self.relation(r), self.entity(t))
+
+    def _score_all(self, fixed: Tensor, r: Tensor, side: str) -> Tensor:
+        e_fixed = self.entity(fixed).unsqueeze(1)
+        e_rel = self.relation(r).unsqueeze(1)
+        out = []
+        for start in range(0, self.num_entities, self.chunk_size):
+            e_all = self.entity_embedding[start:start + self.chunk_size].unsqueeze(0)
+            out.append(self.interaction(e_fixed, e_rel, e_all) if side == "tail" else self.interaction(e_all, e_rel, e_fixed))
+        return torch.cat(out, dim=1)
+
+    def score_tails(self, h: Tensor, r: Tensor) -> Tensor:
+        """Scores of ``(h, r, e)`` for every entity ``e``: ``(B, |E|)``."""
+        return self._score_all(h, r, "tail")
+
+    def score_heads(self, r: Tensor, t: Tensor) -> Tensor:
+        """Scores of ``(e, r, t)`` for every entity ``e``: ``(B, |E|)``."""
+        return self._score_all(t, r, "head")
+
+    def post_update_(self) -> None:
+        """Apply constraints after an optimiser step (default: none)."""
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_entities={self.num_entities}, num_relations={self.num_relations}, "
+                f"embedding_dim={self.embedding_dim})")
