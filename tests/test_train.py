@@ -9,8 +9,27 @@ from tests.conftest import compose_eval, compose_train, experiments
 from zoo import cli
 
 
+#: Extra overrides for the default suite's fast_dev_run, where an experiment's one-off
+#: preprocessing costs minutes on 2 CPU cores (the real path runs in the slow test below).
+FAST_OVERRIDES = {
+    # sentence-encoding 8,736 citing sentences + 3,069 titles: ~15 min on 2 cores, then cached
+    "tangnn_citation_sentiment": ["data.encoder=hashing"],
+    "logreg_citation_sentiment": ["data.encoder=hashing"],
+}
+
+
 @pytest.mark.parametrize("experiment", experiments())
 def test_fast_dev_run(experiment, tmp_path):
+    overrides = [f"experiment={experiment}", "debug=fdr", *FAST_OVERRIDES.get(experiment, [])]
+    cfg = compose_train(tmp_path, overrides)
+    metrics, _ = cli.train(cfg)
+    assert any(k.startswith("test/") for k in metrics), metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", sorted(FAST_OVERRIDES))
+def test_fast_dev_run_full_preprocessing(experiment, tmp_path):
+    """The experiments above with their real preprocessing (e.g. the sentence encoder)."""
     cfg = compose_train(tmp_path, [f"experiment={experiment}", "debug=fdr"])
     metrics, _ = cli.train(cfg)
     assert any(k.startswith("test/") for k in metrics), metrics
