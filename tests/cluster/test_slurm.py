@@ -37,7 +37,11 @@ def cluster():
 
 
 def _env() -> dict[str, str]:
+    # jobs run `python train.py` from PATH, as a user's activated environment would: put this
+    # interpreter's bin dir first (CI runs `.venv/bin/python -m pytest` without activating .venv)
+    bin_dir = str(Path(sys.executable).parent)
     return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
