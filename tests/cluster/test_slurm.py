@@ -129,7 +129,11 @@ def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
     # same SLURM job, restarted once, from the hpc checkpoint, with the saved loop and optimizer state
     assert resumed["job_id"] == first["job_id"] and resumed["restart_count"] == 1
     assert Path(resumed["ckpt_path"]) == hpc
-    assert (resumed["epoch"], resumed["global_step"]) == (saved["epoch"], saved["global_step"])
+    assert resumed["global_step"] == saved["global_step"]
+    # Lightning stores the epoch in progress; when SIGUSR1 lands after that epoch's last step the
+    # restored loop already counts it as finished and reports the next epoch (same step, no rerun:
+    # the step count below continues exactly)
+    assert resumed["epoch"] in (saved["epoch"], saved["epoch"] + 1)
     assert saved["global_step"] >= 3
     assert resumed["optimizer"] == optimizer_digest(saved["optimizer_states"])
     # training continued from there: `stop_after` more epochs, one full-batch step each
