@@ -26,10 +26,11 @@ import tempfile
 from typing import Optional
 
 import torch
-from lightning.pytorch import LightningDataModule
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import transforms
+
+from zoo.data.image_classification import ImageClassificationDataModule
 
 __all__ = ["CIFAR10DataModule", "JpegFolderDataset", "CIFAR10_CLASSES"]
 
@@ -68,7 +69,7 @@ class JpegFolderDataset(Dataset):
         return image, int(self.targets[index])
 
 
-class CIFAR10DataModule(LightningDataModule):
+class CIFAR10DataModule(ImageClassificationDataModule):
     """CIFAR-10 train/val/test loaders of normalised ``(3, 32, 32)`` images.
 
     Args:
@@ -83,10 +84,12 @@ class CIFAR10DataModule(LightningDataModule):
         seed: for the validation split, the subset and the shuffling (default: ``0``).
     """
 
+    name = "CIFAR10"
     num_classes = 10
     num_channels = 3
     image_size = 32
     classes = CIFAR10_CLASSES
+    num_train_images = 50000
 
     def __init__(
         self,
@@ -101,27 +104,11 @@ class CIFAR10DataModule(LightningDataModule):
         num_workers: int = 4,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size!r}, data.eval_batch_size={eval_batch_size!r}; expected >= 1")
-        if not 0 < val_size < 50000:
-            raise ValueError(f"data.val_size={val_size!r}; expected 0 < val_size < 50000")
-        if train_subset is not None and train_subset < 1:
-            raise ValueError(f"data.train_subset={train_subset!r}; expected a positive int or null")
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
+                         train_subset=train_subset, num_workers=num_workers, seed=seed)
         self.archive = osp.abspath(archive)
         self.cache_dir = osp.abspath(cache_dir)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.val_size = val_size
-        self.train_subset = train_subset
         self.augment = augment
-        self.num_workers = num_workers
-        self.seed = seed
-        self.name = "CIFAR10"
-        self.train_dataset: Optional[Dataset] = None
-        self.val_dataset: Optional[Dataset] = None
-        self.test_dataset: Optional[Dataset] = None
-        self._batch_size_per_device = batch_size
 
     @property
     def extracted_dir(self) -> str:
@@ -152,14 +139,7 @@ class CIFAR10DataModule(LightningDataModule):
             if osp.isdir(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    def setup(self, stage: Optional[str] = None) -> None:
-        if self.trainer is not None:
-            world = self.trainer.world_size
-            if self.batch_size % world != 0:
-                raise ValueError(f"data.batch_size={self.batch_size} is not divisible by the world size {world}")
-            self._batch_size_per_device = self.batch_size // world
-        if self.train_dataset is not None:
-            return
+    def build_datasets(self) -> None:
         self.prepare_data()
         normalize = [transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
         augment = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if self.augment else []
@@ -167,31 +147,11 @@ class CIFAR10DataModule(LightningDataModule):
                                        transforms.Compose(augment + normalize))
         val_full = JpegFolderDataset(osp.join(self.extracted_dir, "train"), CIFAR10_CLASSES,
                                      transforms.Compose(normalize))
-        generator = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(len(train_full), generator=generator)
-        val_idx, train_idx = order[: self.val_size], order[self.val_size:]
-        if self.train_subset is not None:
-            train_idx = train_idx[: self.train_subset]
+        train_idx, val_idx = self.split_indices(len(train_full))
         self.train_dataset = _Subset(train_full, train_idx)
         self.val_dataset = _Subset(val_full, val_idx)
         self.test_dataset = JpegFolderDataset(osp.join(self.extracted_dir, "test"), CIFAR10_CLASSES,
                                               transforms.Compose(normalize))
-
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_dataset, batch_size=self._batch_size_per_device, shuffle=True,
-                          num_workers=self.num_workers, generator=generator, drop_last=False,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
-
-    def _eval_loader(self, dataset: Dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_dataset)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_dataset)
 
 
 class _Subset(Dataset):

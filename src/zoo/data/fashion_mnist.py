@@ -27,9 +27,10 @@ from typing import Optional
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+
+from zoo.data.image_classification import ImageClassificationDataModule
 
 __all__ = ["FashionMNISTDataModule", "TensorImageDataset", "read_idx"]
 
@@ -88,7 +89,7 @@ class TensorImageDataset(Dataset):
         return image, int(self.targets[index])
 
 
-class FashionMNISTDataModule(LightningDataModule):
+class FashionMNISTDataModule(ImageClassificationDataModule):
     """Fashion-MNIST train/val/test loaders of normalised ``(1, 28, 28)`` images.
 
     Args:
@@ -104,10 +105,12 @@ class FashionMNISTDataModule(LightningDataModule):
         seed: for the validation split, the subset and the shuffling (default: ``0``).
     """
 
+    name = "FashionMNIST"
     num_classes = 10
     num_channels = 1
     image_size = 28
     classes = CLASSES
+    num_train_images = 60000
 
     def __init__(
         self,
@@ -123,28 +126,12 @@ class FashionMNISTDataModule(LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size!r}, data.eval_batch_size={eval_batch_size!r}; expected >= 1")
-        if not 0 < val_size < 60000:
-            raise ValueError(f"data.val_size={val_size!r}; expected 0 < val_size < 60000")
-        if train_subset is not None and train_subset < 1:
-            raise ValueError(f"data.train_subset={train_subset!r}; expected a positive int or null")
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, val_size=val_size,
+                         train_subset=train_subset, num_workers=num_workers, seed=seed)
         self.root = osp.abspath(root)
         self.cache_dir = osp.abspath(cache_dir)
         self.download = download
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.val_size = val_size
-        self.train_subset = train_subset
         self.flip = flip
-        self.num_workers = num_workers
-        self.seed = seed
-        self.name = "FashionMNIST"
-        self.train_dataset: Optional[TensorImageDataset] = None
-        self.val_dataset: Optional[TensorImageDataset] = None
-        self.test_dataset: Optional[TensorImageDataset] = None
-        self._batch_size_per_device = batch_size
 
     # -- fetching ---------------------------------------------------------------------------------
     def _raw_dir(self) -> Optional[str]:
@@ -190,41 +177,14 @@ class FashionMNISTDataModule(LightningDataModule):
             raise ValueError(f"Fashion-MNIST {split}: {images.size(0)} images but {labels.size(0)} labels in {folder}")
         return images.unsqueeze(1), labels
 
-    def setup(self, stage: Optional[str] = None) -> None:
-        if self.trainer is not None:
-            world = self.trainer.world_size
-            if self.batch_size % world != 0:
-                raise ValueError(f"data.batch_size={self.batch_size} is not divisible by the world size {world}")
-            self._batch_size_per_device = self.batch_size // world
-        if self.train_dataset is not None:
-            return
+    def build_datasets(self) -> None:
         images, labels = self._load_split("train")
-        generator = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(images.size(0), generator=generator)
-        val_idx, train_idx = order[: self.val_size], order[self.val_size:]
-        if self.train_subset is not None:
-            train_idx = train_idx[: self.train_subset]
+        train_idx, val_idx = self.split_indices(images.size(0))
         transform = _random_hflip if self.flip else None
         self.train_dataset = TensorImageDataset(images[train_idx], labels[train_idx], MEAN, STD, transform)
         self.val_dataset = TensorImageDataset(images[val_idx], labels[val_idx], MEAN, STD)
         test_images, test_labels = self._load_split("test")
         self.test_dataset = TensorImageDataset(test_images, test_labels, MEAN, STD)
-
-    def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_dataset, batch_size=self._batch_size_per_device, shuffle=True,
-                          num_workers=self.num_workers, generator=generator, drop_last=False,
-                          persistent_workers=self.num_workers > 0)
-
-    def _eval_loader(self, dataset: Dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_dataset)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test_dataset)
 
 
 def _random_hflip(image: Tensor) -> Tensor:
