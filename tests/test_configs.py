@@ -24,7 +24,8 @@ def test_experiment_composes(experiment, tmp_path):
 
 @pytest.mark.parametrize(
     "group,option",
-    [(g, o) for g in ("data", "model", "trainer", "logger", "callbacks", "debug", "paths", "extras") for o in options(g)],
+    [(g, o) for g in ("data", "model", "trainer", "logger", "callbacks", "debug", "paths", "extras", "hparams_search")
+     for o in options(g)],
 )
 def test_group_option_composes(group, option, tmp_path):
     cfg = compose_train(tmp_path, [f"{group}={option}"], shrink=False)

@@ -1,10 +1,22 @@
 """``trainer=ddp_cpu`` (2 gloo processes) gives the 1-process result, family by family.
 
-One :class:`DDPCase` per family: the experiment, the overrides that make the two runs comparable
-(few epochs; no dropout, because Lightning re-seeds every rank at ``fit`` start, so dropout masks
-differ from a 1-process run's stream), and the metrics with their absolute tolerances. A full-batch
-task (Cora) must match to float precision; a mini-batch task sees half the batch per rank with
-``DistributedSampler`` and gets a looser tolerance.
+One :class:`DDPCase` per family: the experiment, the overrides that make the two runs comparable,
+and the metrics with their absolute tolerances. Every case is set up so that both runs compute the
+same thing, so they must agree to float precision (summation order only); a missing ``sync_dist``,
+an unsharded sampler or a missing gather shows up as a difference of whole samples:
+
+- Randomness: Lightning re-seeds every DDP rank at ``fit`` start (after the model is built), so a
+  plain 1-process run draws other dropout masks / neighbour samples unless it is re-seeded at the
+  same point (``reseed=True``: :class:`tests.cluster.reseed.ReseedLikeDDP`) or dropout is off.
+- Mini-batches: a plain run's ``RandomSampler`` and the injected ``DistributedSampler`` (permutation
+  seeded with ``seed + epoch``, rank ``r`` takes ``perm[r::2]``) order the data differently. The
+  reference of a mini-batch case (``reference="ddp1"``) is therefore one process under the same
+  strategy (``trainer=ddp_cpu trainer.devices=1``): the same permutation, unsplit, the same
+  re-seeding, and gathers/syncs that are identities, i.e. what a plain run computes. With a
+  per-process batch of half the 1-process batch, the two ranks' batches together are the
+  1-process batch and the averaged gradient of two half-batch means is the full-batch mean's.
+- Batch statistics: ``SyncBatchNorm`` needs a GPU (``trainer=ddp`` turns it on), so on CPU nets whose
+  outputs depend on the rest of the batch (batch norm) run without it here.
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
 
 import pytest
 from omegaconf import open_dict
@@ -30,36 +44,98 @@ class DDPCase:
     overrides: tuple[str, ...] = ()
     max_epochs: int = 10
     id: str = field(default="")
+    #: only in the 1-process / only in the 2-process run (e.g. a per-process batch size)
+    single_overrides: tuple[str, ...] = ()
+    ddp_overrides: tuple[str, ...] = ()
+    #: "plain": a plain Trainer in this process; "ddp1": train.py trainer=ddp_cpu trainer.devices=1
+    reference: str = "plain"
+    #: (plain reference) re-seed where DDPStrategy re-seeds each rank: the same random draws in training
+    reseed: bool = False
+    #: builds what the runs need (e.g. teacher checkpoints) in a folder; returns extra overrides
+    prepare: Optional[Callable[[Path], list[str]]] = None
+
+
+def _mpt_teachers(folder: Path) -> list[str]:
+    """Tiny old (first 5 classes) and reference checkpoints for the MPT update (tests/mpt_helpers.py)."""
+    from tests.mpt_helpers import train_tiny
+
+    _, old = train_tiny(folder / "old", ["experiment=mpt_fmnist_old", "seed=0"])
+    _, ref = train_tiny(folder / "ref", ["experiment=mpt_fmnist", "seed=1"])
+    return ["model=mpt", f"model.old_ckpt={old}", f"model.reference_ckpt={ref}"]
 
 
 DDP_CASES = [
     DDPCase("gcn_cora", {"test/acc": 1e-6, "val/acc_best": 1e-6, "val/loss": 1e-5, "test/loss": 1e-5},
             overrides=("model.net.dropout=0.0",)),
+    # TANGNN, full batch (one graph; both ranks see all of it): neighbour sampling (5 per vertex) and
+    # dropout stay on; re-seeded like DDP, the plain run draws the same samples and masks.
+    DDPCase("tangnn_cora", {"test/acc": 1e-6, "val/acc_best": 1e-6, "val/loss": 1e-5, "test/loss": 1e-5},
+            overrides=("callbacks.embedding_tsne=null",), max_epochs=5, reseed=True),
+    # Capsule ensemble (per-domain nets, DBD mixing), mini-batch: data.batch_size is per process, so
+    # 1 x 64 = 2 x 32; 2 epochs of 4 batches; smaller nets; no dropout (masks are drawn per process).
+    # Polarity accuracy is still at chance after 8 steps: the losses and the DBD's domain accuracy
+    # (synced metrics, ~0.9) are what tell the runs apart.
+    DDPCase("capsule_blitzer", {"val/polarity_acc": 1e-6, "val/domain_acc": 1e-6, "val/loss": 1e-5,
+                                "test/polarity_acc": 1e-6, "test/domain_acc": 1e-6, "test/loss": 1e-5},
+            overrides=("model.net.dropout=0.0", "+trainer.limit_train_batches=4", "model.net.embed_dim=32",
+                       "model.net.hidden_dim=32"),
+            single_overrides=("data.batch_size=64",), ddp_overrides=("data.batch_size=32",),
+            max_epochs=2, reference="ddp1"),
+    # MPT update (old + reference teachers, margin bias, focal distillation) on 1,024 Fashion-MNIST
+    # images: data.batch_size (128) is global, halved per process; batch norm off (no CPU SyncBN).
+    # Accuracies and flip rates agree exactly; the losses to ~1e-4 (measured 7e-5 on 2.86): SGD with
+    # momentum at lr 0.05 amplifies the all-reduce's float rounding over 16 steps. A sharding or sync
+    # bug moves them by ~1e-2 (the two ranks' half-batch losses differ by that much).
+    DDPCase("mpt_fmnist", {"val/acc": 1e-6, "val/nfr": 1e-6, "val/loss": 1e-3, "test/acc": 1e-6,
+                           "test/nfr": 1e-6, "test/rnfr": 1e-6, "test/old_acc": 1e-6, "test/loss": 1e-3},
+            overrides=("data.datamodule.train_subset=1024", "data.datamodule.val_size=256",
+                       "data.datamodule.eval_batch_size=1000", "model.net.batch_norm=false",
+                       "model.net.dropout=0.0"),
+            max_epochs=2, reference="ddp1", id="mpt_fmnist_update", prepare=_mpt_teachers),
+    # HAR hard-negative contrastive pre-training: data.batch_size (64) is global, 32 per process; the
+    # loss gathers both processes' embeddings, so every anchor sees the 1-process batch's candidates.
+    # No augmentations/dropout (per-sample random draws), no projection batch norm (no CPU SyncBN).
+    DDPCase("har_utd_mhad", {"val/loss": 1e-5, "val/r1": 1e-6, "test/loss": 1e-5, "test/r1": 1e-6},
+            overrides=("data.train_transforms=null", "model.encoders.skeleton.dropout=0.0",
+                       "model.encoders.inertial.dropout=0.0", "+model.projections.skeleton.batch_norm=false",
+                       "+model.projections.inertial.batch_norm=false", "model.plot_tsne=false",
+                       "+trainer.limit_train_batches=4"),
+            max_epochs=2, reference="ddp1"),
 ]
 
 
-@pytest.mark.parametrize("case", DDP_CASES, ids=[c.id or c.experiment for c in DDP_CASES])
-def test_ddp_cpu_matches_single_process(case: DDPCase, tmp_path):
-    common = [f"experiment={case.experiment}", *case.overrides, "seed=7", "callbacks.early_stopping=null",
-              "callbacks.progress_bar=null"]
-    # 1 process, in this process
-    cfg = compose_train(tmp_path / "single", common)
-    with open_dict(cfg):
-        cfg.trainer.max_epochs = case.max_epochs
-    single, _ = cli.train(cfg)
-
-    # 2 processes (gloo): train.py re-launches itself for rank 1 from the saved Hydra config
-    run_dir = tmp_path / "ddp"
+def _train_py(args: list[str], run_dir: Path, tmp_path: Path, devices: int) -> dict:
+    """``train.py ... trainer=ddp_cpu trainer.devices=<devices>`` in a subprocess; its metrics.json."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     out = subprocess.run(
-        [sys.executable, "train.py", *common, "trainer=ddp_cpu", f"trainer.max_epochs={case.max_epochs}",
+        [sys.executable, "train.py", *args, "trainer=ddp_cpu", f"trainer.devices={devices}",
          "logger=csv", "extras.print_config=false",
          f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path / 'logs'}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     assert "distributed_backend=gloo" in out.stderr + out.stdout
-    assert "All distributed processes registered. Starting with 2 processes" in out.stderr + out.stdout
-    ddp = json.loads((run_dir / "metrics.json").read_text())
+    assert f"All distributed processes registered. Starting with {devices} processes" in out.stderr + out.stdout
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("case", DDP_CASES, ids=[c.id or c.experiment for c in DDP_CASES])
+def test_ddp_cpu_matches_single_process(case: DDPCase, tmp_path):
+    common = [f"experiment={case.experiment}", *case.overrides, "seed=7", f"trainer.max_epochs={case.max_epochs}",
+              "callbacks.early_stopping=null", "callbacks.progress_bar=null"]
+    if case.prepare is not None:
+        common += case.prepare(tmp_path / "prepared")
+    if case.reference == "ddp1":  # 1 process, same sampler and seeding as the ranks (module docstring)
+        single = _train_py(common + list(case.single_overrides), tmp_path / "single", tmp_path, devices=1)
+    else:  # 1 process, in this process
+        cfg = compose_train(tmp_path / "single", common + list(case.single_overrides))
+        with open_dict(cfg):
+            cfg.trainer.max_epochs = case.max_epochs
+            if case.reseed:
+                cfg.callbacks.reseed_like_ddp = {"_target_": "tests.cluster.reseed.ReseedLikeDDP"}
+        single, _ = cli.train(cfg)
+
+    # 2 processes (gloo): train.py re-launches itself for rank 1 from the saved Hydra config
+    ddp = _train_py(common + list(case.ddp_overrides), tmp_path / "ddp", tmp_path, devices=2)
     for name, tol in case.metrics.items():
         assert ddp[name] == pytest.approx(single[name], abs=tol), (name, ddp[name], single[name])

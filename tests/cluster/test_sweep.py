@@ -8,6 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
 
 import pytest
 import yaml
@@ -16,9 +19,38 @@ from omegaconf import OmegaConf
 from tests.conftest import ROOT, compose_train, options
 from zoo.utils.sweep_summary import collect_sweep, format_table, lower_is_better
 
-#: each search in conf/hparams_search -> an experiment it is meant for (a new search adds a line)
+
+@dataclass(frozen=True)
+class SearchCase:
+    """An experiment a search in conf/hparams_search is meant for, and how to run it tiny."""
+
+    experiment: str
+    #: extra overrides that keep a 2-trial sweep cheap (on top of FAST)
+    fast: tuple[str, ...] = ()
+    #: builds files the trials need (e.g. teacher checkpoints) in a folder; returns extra overrides
+    prepare: Optional[Callable[[Path], list[str]]] = None
+
+
+def _mpt_teachers(folder: Path) -> list[str]:
+    """Tiny old and reference checkpoints (the MPT update's teachers, tests/mpt_helpers.py)."""
+    from tests.mpt_helpers import train_tiny
+
+    _, old = train_tiny(folder / "old", ["experiment=mpt_fmnist_old", "seed=0"])
+    _, ref = train_tiny(folder / "ref", ["experiment=mpt_fmnist", "seed=1"])
+    return [f"model.old_ckpt={old}", f"model.reference_ckpt={ref}"]
+
+
+LIMIT = ("+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=2")
+
+#: each search in conf/hparams_search -> the experiment it is meant for (a new search adds a line)
 HPARAMS_CASES = {
-    "gnn_node_optuna": "gcn_cora",
+    "gnn_node_optuna": SearchCase("gcn_cora"),
+    "tangnn_optuna": SearchCase("tangnn_cora", ("callbacks.embedding_tsne=null",)),
+    "capsule_optuna": SearchCase("capsule_blitzer", LIMIT),
+    "mpt_optuna": SearchCase("mpt_fmnist", (*LIMIT, "data.datamodule.train_subset=256", "data.datamodule.val_size=256",
+                                            "data.datamodule.eval_batch_size=256"), prepare=_mpt_teachers),
+    "kge_optuna": SearchCase("rotate_umls", (*LIMIT, "trainer.check_val_every_n_epoch=1")),
+    "har_optuna": SearchCase("har_utd_mhad", (*LIMIT, "model.plot_tsne=false")),
 }
 
 FAST = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "callbacks.progress_bar=null",
@@ -35,35 +67,52 @@ def test_every_search_has_a_case():
 
 @pytest.mark.parametrize("search", options("hparams_search"))
 def test_search_composes_with_its_experiment(search, tmp_path):
-    cfg = compose_train(tmp_path, [f"experiment={HPARAMS_CASES[search]}", f"hparams_search={search}"], shrink=False)
+    experiment = HPARAMS_CASES[search].experiment
+    cfg = compose_train(tmp_path, [f"experiment={experiment}", f"hparams_search={search}"], shrink=False)
     # compose_train drops cfg.hydra: compose again with it to read the sweeper
     from hydra import compose, initialize_config_dir
 
     from tests.conftest import CONF_DIR
 
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        full = compose("train.yaml", overrides=[f"experiment={HPARAMS_CASES[search]}", f"hparams_search={search}"],
+        full = compose("train.yaml", overrides=[f"experiment={experiment}", f"hparams_search={search}"],
                        return_hydra_config=True)
     params = full.hydra.sweeper.params
     assert params, search
     for key in params:  # every searched key exists in the experiment's config
         assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in cfg, key
     assert cfg.optimized_metric is not None
+    # the search optimises the experiment's metric, in the direction the summary table ranks by
+    experiment_only = compose_train(tmp_path, [f"experiment={experiment}"], shrink=False)
+    assert cfg.optimized_metric == experiment_only.optimized_metric
+    assert lower_is_better(cfg.optimized_metric, str(full.hydra.sweeper.direction)) == lower_is_better(
+        cfg.optimized_metric, None)
 
 
-def test_optuna_search_with_the_basic_launcher(tmp_path):
+@pytest.mark.parametrize("search", options("hparams_search"))
+def test_optuna_search_with_the_basic_launcher(search, tmp_path):
+    """A 2-trial sweep of each search through the basic launcher: both trials run, Optuna's best
+    value is the best trial's metric, and the summary table lists both."""
+    case = HPARAMS_CASES[search]
+    extra = case.prepare(tmp_path / "prepared") if case.prepare is not None else []
     sweep_dir = tmp_path / "sweep"
     out = subprocess.run(
-        [sys.executable, "train.py", "hparams_search=gnn_node_optuna", "experiment=gcn_cora", *FAST,
-         "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={sweep_dir}"],
+        [sys.executable, "train.py", f"hparams_search={search}", f"experiment={case.experiment}", *FAST, *case.fast,
+         *extra, "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={sweep_dir}"],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    metric = compose_train(tmp_path, [f"experiment={case.experiment}", f"hparams_search={search}"]).optimized_metric
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "ok"], rows
-    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    assert best["best_value"] == pytest.approx(max(float(r["val/acc_best"]) for r in rows))
-    assert "| job |" in (sweep_dir / "summary.md").read_text()
+    pick = min if lower_is_better(metric) else max  # the compose test checks the sweeper agrees
+    assert best["best_value"] == pytest.approx(pick(float(r[metric]) for r in rows))
+    table = (sweep_dir / "summary.md").read_text()
+    assert "| job |" in table and metric in table
+    # the parameter columns are searched keys (those whose sampled values differ between the trials)
+    columns = [k for k in rows[0] if k not in ("job", metric, "status")]
+    assert columns and set(columns) <= set(best["best_params"]), (columns, best["best_params"])
 
 
 def test_local_launcher_runs_each_job_in_its_own_process(tmp_path):

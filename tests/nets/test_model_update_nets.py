@@ -33,3 +33,15 @@ def test_bad_arguments():
         TimmNet(model_name="resnet_does_not_exist", num_classes=3)
     with pytest.raises(ValueError, match="equal length"):
         CifarResNet(num_classes=3, blocks=(1, 1), widths=(8,))
+
+
+def test_small_cnn_without_batch_norm_is_batch_independent():
+    torch.manual_seed(0)
+    net = SmallCNN(in_channels=1, num_classes=7, channels=(4, 8), hidden=16, batch_norm=False, dropout=0.0).train()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert all(conv.bias is not None for conv in net.modules() if isinstance(conv, torch.nn.Conv2d))
+    x = torch.randn(6, 1, 28, 28)
+    # in training mode each sample's logits do not depend on the rest of the batch
+    torch.testing.assert_close(net(x)[:3], net(x[:3]))
+    with_bn = SmallCNN(in_channels=1, num_classes=7, channels=(4, 8), hidden=16, dropout=0.0).train()
+    assert not torch.allclose(with_bn(x)[:3], with_bn(x[:3]))

@@ -22,6 +22,10 @@ class SmallCNN(nn.Module):
         channels: ``(c1, c2)`` (default: ``(32, 64)``).
         hidden: width of the hidden fully connected layer (default: ``128``).
         dropout: before the last layer (default: ``0.2``).
+        batch_norm: batch norm after each convolution (default: ``True``); ``False`` gives the
+            convolutions a bias instead. Without batch norm every sample's output is independent
+            of the rest of its batch, so CPU DDP (where ``SyncBatchNorm`` is unavailable) gives
+            exactly the 1-process result.
 
     Shapes:
         ``(N, in_channels, image_size, image_size) -> (N, C)``.
@@ -36,6 +40,7 @@ class SmallCNN(nn.Module):
         channels: tuple[int, int] = (32, 64),
         hidden: int = 128,
         dropout: float = 0.2,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         if len(channels) != 2:
@@ -49,10 +54,15 @@ class SmallCNN(nn.Module):
         self.channels = (c1, c2)
         self.hidden = hidden
         self.dropout = dropout
+        self.batch_norm = batch_norm
+
+        def norm(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if batch_norm else nn.Identity()
+
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, c1, 3, padding=1, bias=not batch_norm), norm(c1), nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 3, padding=1, bias=not batch_norm), norm(c2), nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
         )
         self.num_features = c2 * (image_size // 4) ** 2
@@ -66,6 +76,8 @@ class SmallCNN(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, (nn.BatchNorm2d, nn.Linear)):
                 module.reset_parameters()
 
