@@ -1,8 +1,8 @@
 """Benchmark: DBD-weighted capsule ensemble vs TF-IDF + logistic regression, one pooled capsule net
 and the uniform-weight ensemble, mean over seeds. Writes ``bench/results/capsule_<data>.md``.
 
-    nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs 4
-    nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs 6
+    nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs 6 data.max_length=96
+    nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs 6 data.max_length=48
 
 The split is fixed (``data.split_seed=0``), and so is the batch order (the train loader's
 generator is seeded with ``data.split_seed``); the seed changes initialisation and dropout. The
