@@ -1,14 +1,17 @@
 """Benchmark: DBD-weighted capsule ensemble vs TF-IDF + logistic regression, one pooled capsule net
 and the uniform-weight ensemble, mean over seeds. Writes ``bench/results/capsule_<data>.md``.
 
-    nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs 4
-    nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs 6
+    nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs 6 data.max_length=96
+    nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs 6 data.max_length=48
 
-The split is fixed (``data.split_seed=0``); the seed changes initialisation, dropout and batch
-order. The uniform ensemble is the DBD ensemble's trained networks tested with
-``model.weighting=uniform`` (same weights, only the mixing differs). On the Persian set the
-ensemble is also trained without class weights, to measure what the cost-sensitive loss adds.
-Extra Hydra overrides after ``--`` apply to every capsule run.
+The split is fixed (``data.split_seed=0``), and so is the batch order (the train loader's
+generator is seeded with ``data.split_seed``); the seed changes initialisation and dropout. The
+uniform ensemble is the DBD ensemble's trained networks tested with ``model.weighting=uniform``
+(same weights, only the mixing differs). On the Persian set the ensemble and the pooled net are
+also trained with the class weights switched (``none`` if the experiment uses ``inverse`` and the
+other way round; the pooled net only with ``--ablate-pooled``), to measure what the
+cost-sensitive loss adds. Extra Hydra overrides after
+``--`` apply to every capsule run.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def compose_run(experiment: str, overrides: list[str], out_dir: str, epochs: int
 def capsule_run(experiment: str, overrides: list[str], epochs: int, uniform_too: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as out_dir:
         cfg = compose_run(experiment, overrides, out_dir, epochs)
+        settings = describe(cfg)
         metrics, objects = cli.train(cfg)
         result = {k: metrics[k] for k in ("test/polarity_acc", "test/polarity_f1", "test/domain_acc")}
         result["epochs_run"] = objects["trainer"].current_epoch
@@ -75,9 +79,23 @@ def capsule_run(experiment: str, overrides: list[str], epochs: int, uniform_too:
             result["uniform"] = {k: float(uniform[k]) for k in ("test/polarity_acc", "test/polarity_f1",
                                                                  "test/domain_acc")}
         result["datamodule"] = objects["datamodule"]
+        result["settings"] = settings
     print(f"run {' '.join(overrides)}: " + ", ".join(
         f"{k}={v:.4f}" for k, v in result.items() if isinstance(v, float)), flush=True)
     return result
+
+
+def describe(cfg) -> str:
+    """The capsule-run settings the table depends on, read from the composed config."""
+    model, objective = cfg.model, cfg.model.objective
+    weights = objective.class_weights
+    if weights == "inverse":
+        weights = f"inverse (power {objective.get('power', 1.0)}, {model.get('class_weight_counts', 'domain')} counts)"
+    return (f"{objective._target_.rsplit('.', 1)[-1]}, class weights {weights}, "
+            f"share_embeddings={model.get('share_embeddings', False)}, "
+            f"DBD balance_domains={model.dbd.get('balance_domains', False)} sharpness={model.dbd.sharpness}, "
+            f"checkpoint + early stopping on {cfg.callbacks.model_checkpoint.monitor} "
+            f"(patience {cfg.callbacks.early_stopping.patience}), max_length {cfg.data.max_length}")
 
 
 def tfidf_logreg(datamodule, seed: int) -> dict:
@@ -107,43 +125,54 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is several times faster than 2 on a loaded 2-core machine)")
+    parser.add_argument("--ablate-pooled", action="store_true",
+                        help="Persian: also train the pooled net with the class weights switched")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every capsule run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     experiment = EXPERIMENTS[args.data]
     persian = args.data == "persian_sentiment"
     rows: dict[str, list[dict]] = {}
+    settings = ""
     start = time.time()
     for seed in args.seeds:
         base = [f"seed={seed}", *args.overrides]
         ens = capsule_run(experiment, base, args.epochs, uniform_too=True)
+        settings = ens.pop("settings")
+        weighted = "class weights inverse" in settings
         rows.setdefault("TF-IDF + LogReg", []).append(tfidf_logreg(ens.pop("datamodule"), seed))
         rows.setdefault("capsule ensemble, DBD weights", []).append(ens)
         rows.setdefault("capsule ensemble, uniform weights", []).append(ens["uniform"])
         pooled = capsule_run(experiment, [*base, "model.per_domain=false"], args.epochs)
-        pooled.pop("datamodule")
+        pooled.pop("datamodule"), pooled.pop("settings")
         rows.setdefault("single pooled capsule net", []).append(pooled)
         if persian:
-            plain = capsule_run(experiment, [*base, "model.objective.class_weights=none"], args.epochs)
-            plain.pop("datamodule")
-            rows.setdefault("capsule ensemble, DBD weights, no class weights", []).append(plain)
+            switched = "none" if weighted else "inverse"
+            ablations = [(f"capsule ensemble, DBD weights, class weights {switched}", [])]
+            if args.ablate_pooled:
+                ablations.append((f"single pooled capsule net, class weights {switched}", ["model.per_domain=false"]))
+            for name, extra in ablations:
+                other = capsule_run(experiment, [*base, *extra, f"model.objective.class_weights={switched}"],
+                                    args.epochs)
+                other.pop("datamodule"), other.pop("settings")
+                rows.setdefault(name, []).append(other)
         print(f"seed {seed} done after {time.time() - start:.0f}s", flush=True)
         for name, results in rows.items():
             print(f"  {name}: acc {fmt([r['test/polarity_acc'] for r in results])}", flush=True)
 
     elapsed = time.time() - start
-    weights = "inverse class weights (per domain)" if persian else "no class weights"
     command = " ".join(["nice -n 10 python bench/capsule_ensemble.py", f"--data {args.data}",
-                        "--seeds " + " ".join(map(str, args.seeds)), f"--epochs {args.epochs}", *args.overrides])
+                        "--seeds " + " ".join(map(str, args.seeds)), f"--epochs {args.epochs}", *(["--ablate-pooled"] if args.ablate_pooled else []), *args.overrides])
     lines = [
         f"# Capsule ensemble benchmark: {args.data}",
         "",
         f"Command: `{command}`",
         "",
-        f"Budget: {len(args.seeds)} seeds, at most {args.epochs} epochs per capsule run (early stopping on "
-        f"val/polarity_acc, patience 3), CPU, {args.threads} torch thread(s), nice 10, on a shared 2-core machine, "
-        f"total wall time {elapsed / 60:.1f} min. Split fixed (data.split_seed=0); the seed varies "
-        f"initialisation, dropout and batch order. Capsule runs: margin loss, {weights} unless stated.",
+        f"Budget: {len(args.seeds)} seeds, at most {args.epochs} epochs per capsule run, CPU, {args.threads} torch "
+        f"thread(s), nice 10, on a shared 2-core machine, total wall time {elapsed / 60:.1f} min. Split and batch "
+        f"order fixed (data.split_seed=0); the seed varies initialisation and dropout.",
+        "",
+        f"Capsule runs (unless the row says otherwise): {settings}.",
         "",
         "| method | test/polarity_acc | test/polarity_f1 (macro) | test/domain_acc |",
         "|---|---|---|---|",

@@ -77,3 +77,32 @@ def test_unknown_terms_give_uniform_degrees_and_shape_is_checked():
         assert "(3, 10)" in str(err)
     else:  # pragma: no cover
         raise AssertionError("fit accepted counts of the wrong shape")
+
+
+def test_balanced_uniq_matches_hand_computation():
+    # freq(good) = (2/5, 1/3, 1/4) = (24, 20, 15)/60, so uniq(good) = (24, 20, 15)/59 and
+    # DBD(good) = freq * uniq = (576, 400, 225)/3540, normalised (576, 400, 225)/1201.
+    # "movie" occurs only in the movie domain: freq 2/4, uniq 1, as in the raw-count form.
+    raw = _fitted(term_normalise=False, balance_domains=True)
+    torch.testing.assert_close(raw.term_degree[GOOD], torch.tensor([576.0, 400.0, 225.0]) / 3540)
+    torch.testing.assert_close(raw.term_degree[MOVIE], torch.tensor([0.0, 0.0, 0.5]))
+    doc = torch.tensor([[GOOD, MOVIE, 0]])
+    expected = (torch.tensor([576.0, 400.0, 225.0]) / 1201 + torch.tensor([0.0, 0.0, 1.0])) / 2
+    torch.testing.assert_close(_fitted(balance_domains=True)(doc), expected.unsqueeze(0))
+
+
+def test_balanced_uniq_removes_the_domain_size_prior():
+    # domain 0 is ten times larger; "the" has the same rate (1/2) in both domains
+    the, big, small = 2, 3, 4
+    counts = torch.zeros(2, 5)
+    counts[0, the], counts[0, big] = 10, 10
+    counts[1, the], counts[1, small] = 1, 1
+    doc = torch.tensor([[the]])
+    raw = DomainBelongingDegree(num_domains=2, vocab_size=5).fit(counts)
+    # raw-count share: uniq(the) = (10/11, 1/11), so the common term votes for the big domain
+    torch.testing.assert_close(raw(doc), torch.tensor([[10 / 11, 1 / 11]]))
+    balanced = DomainBelongingDegree(num_domains=2, vocab_size=5, balance_domains=True).fit(counts)
+    torch.testing.assert_close(balanced(doc), torch.tensor([[0.5, 0.5]]))
+    # domain-specific terms still decide
+    assert balanced(torch.tensor([[the, small]])).argmax().item() == 1
+    assert "balance_domains=True" in repr(balanced)

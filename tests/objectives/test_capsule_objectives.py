@@ -49,3 +49,17 @@ def test_custom_weights_checked():
         MarginLoss(class_weights="custom")
     with pytest.raises(ValueError, match=r"class_weights='balanced'.*inverse"):
         CapsuleCrossEntropy(class_weights="balanced")
+
+
+@pytest.mark.parametrize("objective", [MarginLoss, CapsuleCrossEntropy])
+def test_inverse_weight_power(objective):
+    counts = torch.tensor([[90.0, 10.0]])
+    full = objective(class_weights="inverse").weights_from_counts(counts)
+    root = objective(class_weights="inverse", power=0.5).weights_from_counts(counts)
+    torch.testing.assert_close(root, full.sqrt())
+    torch.testing.assert_close(root, torch.tensor([[(100 / 180) ** 0.5, 5.0 ** 0.5]]))
+    torch.testing.assert_close(objective(class_weights="inverse", power=0.0).weights_from_counts(counts),
+                               torch.ones(1, 2))
+    assert "power=0.5" in repr(objective(class_weights="inverse", power=0.5))
+    with pytest.raises(ValueError, match=r"model.objective.power=-1"):
+        objective(class_weights="inverse", power=-1)

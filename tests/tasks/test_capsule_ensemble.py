@@ -65,3 +65,84 @@ def test_mixing_weights_dbd_uniform_pooled(tmp_path):
 def test_bad_weighting_names_choices(tmp_path):
     with pytest.raises(ValueError, match=r"model.weighting='softmax'.*dbd"):
         cli.train(_cfg(tmp_path, ["model.weighting=softmax"]))
+
+
+class _Counts:
+    """The two statistics CapsuleEnsembleTask.fit_statistics reads from a datamodule."""
+
+    def domain_term_counts(self) -> torch.Tensor:
+        return torch.tensor([[0.0, 3.0, 1.0, 0.0], [0.0, 1.0, 0.0, 2.0]])
+
+    def class_counts(self) -> torch.Tensor:
+        # domain 0: 90 neg / 10 pos; domain 1: 2 neg / 18 pos. Pooled: 92 / 28.
+        return torch.tensor([[90.0, 10.0], [2.0, 18.0]])
+
+
+def _task(**kwargs):
+    from functools import partial
+
+    from zoo.nets.domain_belonging_degree import DomainBelongingDegree
+    from zoo.nets.text_capsule_net import TextCapsuleNet
+    from zoo.objectives.margin_loss import MarginLoss
+    from zoo.tasks.capsule_ensemble import CapsuleEnsembleTask
+
+    return CapsuleEnsembleTask(
+        net=TextCapsuleNet(vocab_size=4, num_classes=2, embed_dim=4, hidden_dim=4, pool=1),
+        objective=MarginLoss(class_weights="inverse"),
+        dbd=DomainBelongingDegree(num_domains=2, vocab_size=4),
+        num_classes=2, num_domains=2, class_names=["neg", "pos"], domain_names=["a", "b"],
+        optimizer=partial(torch.optim.Adam, lr=1e-3), **kwargs,
+    )
+
+
+def test_class_weight_counts_domain_vs_pooled():
+    per_domain = _task()
+    per_domain.fit_statistics(_Counts())
+    # w_c = N / (C N_c) per domain
+    torch.testing.assert_close(per_domain.class_weight, torch.tensor([[100 / 180, 100 / 20], [20 / 4, 20 / 36]]))
+    pooled = _task(class_weight_counts="pooled")
+    pooled.fit_statistics(_Counts())
+    expected = torch.tensor([120 / 184, 120 / 56])
+    torch.testing.assert_close(pooled.class_weight, torch.stack([expected, expected]))
+    single = _task(per_domain=False)
+    single.fit_statistics(_Counts())
+    torch.testing.assert_close(single.class_weight, expected.unsqueeze(0))
+    assert bool(pooled.use_class_weight) and bool(single.use_class_weight)
+    with pytest.raises(ValueError, match=r"model.class_weight_counts='global'.*pooled"):
+        _task(class_weight_counts="global")
+
+
+def test_share_embeddings_ties_only_the_embedding_table():
+    task = _task(share_embeddings=True)
+    first, second = task.nets
+    assert first.embedding.weight is second.embedding.weight
+    assert first.weight is not second.weight and not torch.equal(first.weight, second.weight)
+    # the shared table is one optimizer parameter, trained by both domains' documents
+    names = {id(p) for p in task.parameters()}
+    assert len(names) == 2 * len(list(first.parameters())) - 1
+    # term 3 occurs only in domain 1's document: its row of the shared table is trained through net 1
+    batch = {"input_ids": torch.tensor([[1, 2], [3, 3]]), "label": torch.tensor([0, 1]),
+             "domain": torch.tensor([0, 1])}
+    for model, shared in ((task, True), (_task(), False)):
+        model.log = lambda *args, **kwargs: None  # no trainer attached
+        model.training_step(batch, 0).backward()
+        row3 = model.nets[0].embedding.weight.grad[3]
+        assert bool(row3.abs().sum() > 0) is shared
+        assert model.nets[1].embedding.weight.grad[3].abs().sum() > 0
+    plain = _task()
+    assert plain.nets[0].embedding.weight is not plain.nets[1].embedding.weight
+
+
+def test_share_embeddings_needs_an_embedding():
+    from functools import partial
+
+    from zoo.nets.domain_belonging_degree import DomainBelongingDegree
+    from zoo.objectives.margin_loss import MarginLoss
+    from zoo.tasks.capsule_ensemble import CapsuleEnsembleTask
+
+    with pytest.raises(ValueError, match="share_embeddings.*Linear"):
+        CapsuleEnsembleTask(
+            net=torch.nn.Linear(3, 2), objective=MarginLoss(), dbd=DomainBelongingDegree(num_domains=2, vocab_size=4),
+            num_classes=2, num_domains=2, class_names=["neg", "pos"], domain_names=["a", "b"],
+            optimizer=partial(torch.optim.Adam, lr=1e-3), share_embeddings=True,
+        )

@@ -24,7 +24,23 @@ class DomainBelongingDegree(nn.Module):
         \mathrm{DBD}_i(c) = \mathrm{freq}_i(c)\,\mathrm{uniq}_i(c)
 
     ``freq`` is the term frequency within the domain, ``uniq`` the share of the term's occurrences
-    that fall in the domain (the inverse-domain-frequency part). With ``term_normalise`` (default)
+    that fall in the domain (the inverse-domain-frequency part). With ``balance_domains`` the share
+    is taken over the domains' *relative* frequencies instead of the raw counts,
+
+    .. math::
+        \mathrm{uniq}_i(c) = \frac{\mathrm{freq}_i(c)}{\sum_j \mathrm{freq}_j(c)},
+
+    which removes the domain-size prior hidden in the raw-count share: a term that every domain
+    uses at the same rate has raw-count share :math:`N_i / \sum_j N_j` (:math:`N_i` the domain's
+    token count), so on unequal domains every common term votes for the largest one. On the
+    Persian set (digital 119k training tokens, food 25k, movie 10k) the raw-count form sends 91%
+    of the validation movie reviews and 48% of the food reviews to ``digital`` (domain accuracy
+    per domain 0.995 / 0.52 / 0.09, 0.869 overall; ``data.max_length=48``); the balanced form gets
+    0.88 / 0.95 / 0.93 (0.894 overall). As *mixing* weights, though, the raw form did better there
+    (see the README): the size prior sends doubtful documents to the network trained on the most
+    data. On equal-sized domains (Blitzer) both forms agree up to the small differences in token
+    counts.
+    With ``term_normalise`` (default)
     each term's degrees are normalised across domains,
     :math:`\overline{\mathrm{DBD}}_i(c) = \mathrm{DBD}_i(c) / \sum_j \mathrm{DBD}_j(c)`, so every
     term casts one vote split over the domains. A document :math:`d` with term counts
@@ -46,6 +62,8 @@ class DomainBelongingDegree(nn.Module):
         term_normalise: normalise each term's degrees across domains (default: ``True``).
         sharpness: exponent :math:`p` applied before the final normalisation (default: ``1.0``).
         smoothing: pseudo-count added to every :math:`n_i(c)` of a seen term (default: ``0.0``).
+        balance_domains: take :math:`\mathrm{uniq}` over relative frequencies, not raw counts
+            (default: ``False``, the reference form).
 
     Shapes:
         - :meth:`fit` input: counts ``(D, V)``.
@@ -60,6 +78,7 @@ class DomainBelongingDegree(nn.Module):
         term_normalise: bool = True,
         sharpness: float = 1.0,
         smoothing: float = 0.0,
+        balance_domains: bool = False,
     ) -> None:
         super().__init__()
         if num_domains < 1 or vocab_size < 1:
@@ -73,6 +92,7 @@ class DomainBelongingDegree(nn.Module):
         self.term_normalise = term_normalise
         self.sharpness = sharpness
         self.smoothing = smoothing
+        self.balance_domains = balance_domains
         self.register_buffer("term_degree", torch.zeros(vocab_size, num_domains))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.reset_parameters()
@@ -94,7 +114,8 @@ class DomainBelongingDegree(nn.Module):
         seen = counts.sum(dim=0) > 0
         counts = counts + self.smoothing * seen.double()
         freq = counts / counts.sum(dim=1, keepdim=True).clamp_min(1e-300)
-        uniq = counts / counts.sum(dim=0, keepdim=True).clamp_min(1e-300)
+        share = freq if self.balance_domains else counts
+        uniq = share / share.sum(dim=0, keepdim=True).clamp_min(1e-300)
         degree = freq * uniq  # (D, V)
         if self.term_normalise:
             degree = degree / degree.sum(dim=0, keepdim=True).clamp_min(1e-300)
@@ -112,4 +133,5 @@ class DomainBelongingDegree(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"num_domains={self.num_domains}, vocab_size={self.vocab_size}, "
-                f"term_normalise={self.term_normalise}, sharpness={self.sharpness}")
+                f"term_normalise={self.term_normalise}, sharpness={self.sharpness}, "
+                f"balance_domains={self.balance_domains}")

@@ -27,11 +27,17 @@ class CapsuleCrossEntropy(CapsuleObjective):
         \ell(\mathbf{a}, y) = -\log \frac{a_y}{\sum_j a_j}
 
     Args:
-        class_weights, custom_weights: see :class:`CapsuleObjective`.
+        class_weights, custom_weights, power: see :class:`CapsuleObjective`.
     """
 
-    def __init__(self, *, class_weights: str = "none", custom_weights: Optional[Sequence[float]] = None) -> None:
-        super().__init__(class_weights=class_weights, custom_weights=custom_weights)
+    def __init__(
+        self,
+        *,
+        class_weights: str = "none",
+        custom_weights: Optional[Sequence[float]] = None,
+        power: float = 1.0,
+    ) -> None:
+        super().__init__(class_weights=class_weights, custom_weights=custom_weights, power=power)
 
     def per_sample(self, lengths: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(torch.log(length_probabilities(lengths)), target, reduction="none")

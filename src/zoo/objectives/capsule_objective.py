@@ -23,20 +23,32 @@ class CapsuleObjective(nn.Module, ABC):
     .. math::
         \mathcal{L} = \frac{\sum_n w_{y_n}\,\ell(\mathbf{a}_n, y_n)}{\sum_n w_{y_n}}, \qquad
         w_c = \begin{cases} 1 & \texttt{none} \\
-                            \dfrac{N}{C\,\max(N_c, 1)} & \texttt{inverse} \\
+                            \left(\dfrac{N}{C\,\max(N_c, 1)}\right)^{\gamma} & \texttt{inverse} \\
                             \texttt{custom\_weights}[c] & \texttt{custom} \end{cases}
 
     where :math:`\mathbf{a}_n \in [0,1)^C` are the capsule lengths, :math:`N_c` the training
     count of class :math:`c` (``inverse``: the rarer the class, the larger its weight; a balanced
-    set gets all ones). Subclasses implement only :meth:`per_sample`.
+    set gets all ones; :math:`\gamma` = ``power`` tempers them: 1 is plain inverse frequency, 0.5
+    the square root, 0 no weighting). Dividing by :math:`\sum_n w_{y_n}` keeps the loss on the same
+    scale as the unweighted mean, so the learning rate needs no retuning. Subclasses implement only
+    :meth:`per_sample`.
 
     Args:
         class_weights: ``none``, ``inverse`` or ``custom`` (default: ``none``).
         custom_weights: one positive weight per class, for ``custom``.
+        power: exponent :math:`\gamma \ge 0` of the ``inverse`` weights (default: ``1.0``).
     """
 
-    def __init__(self, *, class_weights: str = "none", custom_weights: Optional[Sequence[float]] = None) -> None:
+    def __init__(
+        self,
+        *,
+        class_weights: str = "none",
+        custom_weights: Optional[Sequence[float]] = None,
+        power: float = 1.0,
+    ) -> None:
         super().__init__()
+        if power < 0:
+            raise ValueError(f"model.objective.power={power}; expected a number >= 0")
         if class_weights not in CLASS_WEIGHT_MODES:
             raise ValueError(
                 f"model.objective.class_weights={class_weights!r}; expected one of {list(CLASS_WEIGHT_MODES)}"
@@ -48,6 +60,7 @@ class CapsuleObjective(nn.Module, ABC):
                     f"positive weight per class, got {custom_weights!r}"
                 )
         self.class_weights = class_weights
+        self.power = float(power)
         self.custom_weights = [float(w) for w in custom_weights] if custom_weights is not None else None
 
     def weights_from_counts(self, counts: Tensor) -> Optional[Tensor]:
@@ -66,7 +79,7 @@ class CapsuleObjective(nn.Module, ABC):
                 )
             return torch.tensor(self.custom_weights, dtype=torch.float32).expand_as(counts).clone()
         total = counts.sum(dim=-1, keepdim=True)
-        return (total / (num_classes * counts.clamp_min(1.0))).float()
+        return (total / (num_classes * counts.clamp_min(1.0))).pow(self.power).float()
 
     @abstractmethod
     def per_sample(self, lengths: Tensor, target: Tensor) -> Tensor:
@@ -80,4 +93,5 @@ class CapsuleObjective(nn.Module, ABC):
         return (w * losses).sum() / w.sum().clamp_min(1e-12)
 
     def extra_repr(self) -> str:
-        return f"class_weights={self.class_weights}"
+        power = f", power={self.power}" if self.class_weights == "inverse" else ""
+        return f"class_weights={self.class_weights}{power}"

@@ -24,7 +24,7 @@ class MarginLoss(CapsuleObjective):
         m_plus: :math:`m^+` (default: ``0.9``).
         m_minus: :math:`m^-` (default: ``0.1``).
         lambda_: :math:`\lambda`, down-weights absent classes (default: ``0.5``).
-        class_weights, custom_weights: see :class:`CapsuleObjective`.
+        class_weights, custom_weights, power: see :class:`CapsuleObjective`.
     """
 
     def __init__(
@@ -35,8 +35,9 @@ class MarginLoss(CapsuleObjective):
         lambda_: float = 0.5,
         class_weights: str = "none",
         custom_weights: Optional[Sequence[float]] = None,
+        power: float = 1.0,
     ) -> None:
-        super().__init__(class_weights=class_weights, custom_weights=custom_weights)
+        super().__init__(class_weights=class_weights, custom_weights=custom_weights, power=power)
         if not 0.0 <= m_minus < m_plus <= 1.0:
             raise ValueError(f"model.objective: need 0 <= m_minus < m_plus <= 1, got {m_minus}, {m_plus}")
         self.m_plus = m_plus

@@ -22,11 +22,12 @@ from zoo.objectives.capsule_cross_entropy import length_probabilities
 from zoo.objectives.capsule_objective import CapsuleObjective
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 
-__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS"]
+__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS", "CLASS_WEIGHT_COUNTS"]
 
 log = logging.getLogger(__name__)
 
 WEIGHTINGS = ("dbd", "uniform")
+CLASS_WEIGHT_COUNTS = ("domain", "pooled")
 
 
 def _metric_suffix(name: str) -> str:
@@ -51,15 +52,25 @@ class CapsuleEnsembleTask(ZooTask):
     Args:
         net: a capsule network (``TextCapsuleNet``); copied and re-initialised once per domain.
         objective: a :class:`~zoo.objectives.capsule_objective.CapsuleObjective`; its class weights
-            come from each domain's training label counts (pooled counts for ``per_domain=False``).
+            come from the training label counts chosen by ``class_weight_counts``.
         dbd: the domain-belonging degree module.
         num_classes, num_domains, class_names, domain_names: from the datamodule.
         optimizer, scheduler: partials.
         per_domain: one network per domain (default) or one pooled network.
         weighting: ``dbd`` (default) or ``uniform`` mixing weights.
+        class_weight_counts: which training label counts set the class weights of network
+            :math:`i`: ``domain`` (default), domain :math:`i`'s own counts, or ``pooled``, the
+            counts of all domains together (the same weights for every network; always the case
+            for ``per_domain=False``). ``pooled`` targets the imbalance of the pooled label
+            distribution that the pooled metrics (accuracy, macro-F1) see; ``domain`` also
+            up-weights classes that are rare only inside one domain (on the Persian set the 21
+            neutral food reviews get weight 19, see the README).
+        share_embeddings: all domain networks use one embedding table (trained by every domain's
+            documents, like pretrained vectors shared by the networks); everything above the
+            embedding stays per domain (default: ``False``).
 
     Metrics: ``train/loss``; ``val/loss``, ``val/polarity_acc``, ``val/polarity_f1``,
-    ``val/domain_acc``, ``val/polarity_acc_best``; ``test/`` the same plus
+    ``val/domain_acc``, ``val/polarity_acc_best``, ``val/polarity_f1_best``; ``test/`` the same plus
     ``test/polarity_acc_<domain>`` per domain. Confusion matrices (polarity and domain) are saved as
     PNG in the run dir after testing and logged to W&B when a WandbLogger is attached.
     """
@@ -78,10 +89,16 @@ class CapsuleEnsembleTask(ZooTask):
         scheduler: Optional[SchedulerFactory] = None,
         per_domain: bool = True,
         weighting: str = "dbd",
+        class_weight_counts: str = "domain",
+        share_embeddings: bool = False,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if weighting not in WEIGHTINGS:
             raise ValueError(f"model.weighting={weighting!r}; expected one of {list(WEIGHTINGS)}")
+        if class_weight_counts not in CLASS_WEIGHT_COUNTS:
+            raise ValueError(
+                f"model.class_weight_counts={class_weight_counts!r}; expected one of {list(CLASS_WEIGHT_COUNTS)}"
+            )
         if len(class_names) != num_classes or len(domain_names) != num_domains:
             raise ValueError(
                 f"model.class_names={list(class_names)} / model.domain_names={list(domain_names)} do "
@@ -94,11 +111,20 @@ class CapsuleEnsembleTask(ZooTask):
         self.domain_names = list(domain_names)
         self.per_domain = per_domain
         self.weighting = weighting
+        self.class_weight_counts = class_weight_counts
+        self.share_embeddings = share_embeddings
+        if share_embeddings and not isinstance(getattr(net, "embedding", None), nn.Embedding):
+            raise ValueError(
+                f"model.share_embeddings=true needs a net with an `embedding` (nn.Embedding); "
+                f"{type(net).__name__} has none"
+            )
         copies = [net]
         for _ in range(num_domains - 1 if per_domain else 0):
             clone = copy.deepcopy(net)
             if hasattr(clone, "reset_parameters"):
                 clone.reset_parameters()
+            if share_embeddings:
+                clone.embedding = net.embedding  # one table, trained by every domain's documents
             copies.append(clone)
         self.nets = nn.ModuleList(copies)
         self.objective = objective
@@ -125,6 +151,7 @@ class CapsuleEnsembleTask(ZooTask):
         self.test_polarity_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_domain_confusion = MulticlassConfusionMatrix(num_domains)
         self.val_acc_best = MaxMetric()
+        self.val_f1_best = MaxMetric()
 
     # -- statistics from the training split -------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
@@ -138,14 +165,15 @@ class CapsuleEnsembleTask(ZooTask):
     def fit_statistics(self, datamodule: Any) -> None:
         """Fit the DBD on the training term counts and set the class weights."""
         self.dbd.fit(datamodule.domain_term_counts().to(self.dbd.term_degree.device))
-        counts = datamodule.class_counts()
-        if not self.per_domain:
-            counts = counts.sum(dim=0, keepdim=True)
+        counts = datamodule.class_counts()  # (D, C)
+        if not self.per_domain or self.class_weight_counts == "pooled":
+            counts = counts.sum(dim=0, keepdim=True).expand(len(self.nets), -1)
         weights = self.objective.weights_from_counts(counts)
         if weights is not None:
             self.class_weight.copy_(weights.to(self.class_weight))
             self.use_class_weight.fill_(True)
-            log.info(f"class weights (rows: {'domains' if self.per_domain else 'pooled'}): {weights.tolist()}")
+            rows = "domains" if self.per_domain and self.class_weight_counts == "domain" else "pooled counts"
+            log.info(f"class weights (one row per network, from {rows}): {weights.tolist()}")
 
     # -- forward ----------------------------------------------------------------------------------
     def mixing_weights(self, input_ids: Tensor) -> tuple[Tensor, Tensor]:
@@ -190,6 +218,7 @@ class CapsuleEnsembleTask(ZooTask):
         self.val_metrics.reset()
         self.val_domain_acc.reset()
         self.val_acc_best.reset()
+        self.val_f1_best.reset()
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, probs, degrees = self._evaluate(batch)
@@ -204,8 +233,10 @@ class CapsuleEnsembleTask(ZooTask):
         self.val_metrics.reset()
         self.val_domain_acc.reset()
         self.val_acc_best.update(values["val/polarity_acc"])
+        self.val_f1_best.update(values["val/polarity_f1"])
         self.log_dict(values, prog_bar=True, sync_dist=True)
         self.log("val/polarity_acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        self.log("val/polarity_f1_best", self.val_f1_best.compute(), sync_dist=True)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, probs, degrees = self._evaluate(batch)
