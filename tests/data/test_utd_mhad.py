@@ -61,6 +61,19 @@ def test_preprocessing_centres_scales_and_normalises():
     assert dm.data_test.arrays["inertial"].reshape(-1, 6).mean(0).abs().max() > 1e-3  # test stats not used
 
 
+def test_first_frame_centring_keeps_the_body_trajectory():
+    per_frame, first = _dm(), _dm(skeleton_centre="first")
+    per_frame.setup()
+    first.setup()
+    a, b = per_frame.data_train.arrays["skeleton"], first.data_train.arrays["skeleton"]
+    assert b[:, 0, 1].abs().max() < 1e-5  # joint 2 of the first frame at the origin
+    assert b[:, :, 1].abs().amax(dim=(1, 2)).max() > 0.1  # ... but it moves afterwards
+    # the two differ only by a per-frame translation, with the same scale
+    assert torch.allclose(a, b - b[:, :, 1:2], atol=1e-4)
+    with pytest.raises(ValueError, match=r"data\.skeleton_centre='hip'"):
+        _dm(skeleton_centre="hip")
+
+
 def test_limited_k_keeps_k_per_class():
     dm = _dm(limited_k=2, seed=3)
     dm.setup()
