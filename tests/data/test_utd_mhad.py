@@ -84,6 +84,20 @@ def test_limited_k_keeps_k_per_class():
         _dm(limited_k=0)
 
 
+def test_drop_last_drops_the_remainder_batch_but_keeps_a_small_split():
+    sizes = {}
+    for drop, k in ((False, None), (True, None), (True, 1)):
+        dm = _dm(drop_last=drop, limited_k=k)
+        dm.setup()
+        sizes[(drop, k)] = [len(b["label"]) for b in dm.train_dataloader()]
+    assert sizes[(False, None)] == [64] * 5 + [3]
+    assert sizes[(True, None)] == [64] * 5
+    assert sizes[(True, 1)] == [27]  # 27 < 64: kept whole
+    dm = _dm(drop_last=True)
+    dm.setup()
+    assert sum(len(b["label"]) for b in dm.test_dataloader()) == 430  # evaluation never drops
+
+
 def test_bad_options_name_the_key():
     with pytest.raises(ValueError, match=r"data\.split='half'.*subject"):
         _dm(split="half")

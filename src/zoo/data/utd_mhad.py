@@ -135,7 +135,7 @@ class UTDMHADDataModule(PairedSequenceDataModule):
         skeleton_centre: ``first`` subtracts joint 2 of the first frame from every frame (keeps
             the trajectory of the body); ``frame`` subtracts each frame's own joint 2
             (default: ``frame``; the ``first`` variant was no better in a 10-epoch CMC probe).
-        limited_k, train_transforms, batch_size, num_workers, seed, val_fraction: see
+        limited_k, train_transforms, batch_size, num_workers, seed, val_fraction, drop_last: see
             :class:`~zoo.data.paired_sequences.PairedSequenceDataModule`.
     """
 
@@ -155,6 +155,7 @@ class UTDMHADDataModule(PairedSequenceDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
+        drop_last: bool = False,
     ) -> None:
         if split not in UTD_MHAD_SPLITS:
             raise ValueError(f"data.split={split!r}; expected one of {list(UTD_MHAD_SPLITS)}")
@@ -172,6 +173,7 @@ class UTDMHADDataModule(PairedSequenceDataModule):
             train_subjects=train, val_subjects=val, test_subjects=test, val_fraction=val_fraction,
             normalize=("inertial",) if normalize_inertial else (), limited_k=limited_k,
             train_transforms=train_transforms, batch_size=batch_size, num_workers=num_workers, seed=seed,
+            drop_last=drop_last,
         )
 
     def cache_key(self) -> str:
