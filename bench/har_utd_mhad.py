@@ -33,12 +33,18 @@ os.environ.setdefault("WANDB_MODE", "offline")
 
 from zoo import cli  # noqa: E402
 
-PRETRAIN = {
-    "CMC (InfoNCE)": ["experiment=har_cmc"],
-    "hard-negative, unlabelled (beta=1, tau+=0.1)": ["experiment=har_utd_mhad"],
-    "hard-negative, label-aware (beta=1)": ["experiment=har_utd_mhad", "model.loss.use_labels=true",
-                                            "model.loss.tau_plus=0.0"],
-}
+def pretrain_methods() -> dict[str, list[str]]:
+    """Row name -> pre-training overrides; the loss parameters are read from the experiment configs."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        loss = compose(config_name="train.yaml", overrides=["experiment=har_utd_mhad"]).model.loss
+    GlobalHydra.instance().clear()
+    return {
+        "CMC (InfoNCE)": ["experiment=har_cmc"],
+        f"hard-negative, unlabelled (beta={loss.beta:g}, tau+={loss.tau_plus:g})": ["experiment=har_utd_mhad"],
+        f"hard-negative, label-aware (beta={loss.beta:g})": ["experiment=har_utd_mhad", "model.loss.use_labels=true",
+                                                             "model.loss.tau_plus=0.0"],
+    }
 LINEAR = {
     "both": "model.modalities=[skeleton,inertial]",
     "skeleton": "model.modalities=[skeleton]",
@@ -83,13 +89,18 @@ def main() -> None:
     parser.add_argument("--sup-epochs", type=int, default=100)
     parser.add_argument("--linear-epochs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", nargs="+", default=["supervised", "cmc", "hn", "hn_labels"],
+                        choices=["supervised", "cmc", "hn", "hn_labels"], help="rows to run (default: all)")
+    parser.add_argument("--no-limited", action="store_true", help="skip the k = 1, 2, 4 labels/class rows")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "har_utd_mhad.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="har_bench_"))
     results: dict[str, dict[str, list[float]]] = {}
     commands: dict[str, str] = {}
+    timings: dict[str, list[float]] = {}
     start = time.time()
+    methods = dict(zip(["cmc", "hn", "hn_labels"], pretrain_methods().items()))
 
     def record(row: str, metrics: dict, command: list[str]) -> None:
         entry = results.setdefault(row, {"acc": [], "f1": []})
@@ -100,30 +111,39 @@ def main() -> None:
 
     for seed in args.seeds:
         common = [f"seed={seed}", f"data.seed={seed}", "model.plot_tsne=false"]
-        sup = ["experiment=har_supervised", f"trainer.max_epochs={args.sup_epochs}", *common]
-        metrics, _ = run(sup, work / f"sup_{seed}")
-        record("supervised multimodal (end to end)", metrics, sup)
-        for name, pre in PRETRAIN.items():
+        if "supervised" in args.methods:
+            sup = ["experiment=har_supervised", f"trainer.max_epochs={args.sup_epochs}", *common]
+            tic = time.time()
+            metrics, _ = run(sup, work / f"sup_{seed}")
+            timings.setdefault("supervised", []).append(time.time() - tic)
+            record("supervised multimodal (end to end)", metrics, sup)
+        for key, (name, pre) in methods.items():
+            if key not in args.methods:
+                continue
             # keep the final pre-training weights (no monitor): val/loss on one subject is a poor selector
             pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false",
                        "callbacks.model_checkpoint.monitor=null", *common]
-            _, ckpt = run(pre_cmd, work / f"pre_{seed}_{len(results)}")
+            tic = time.time()
+            _, ckpt = run(pre_cmd, work / f"pre_{seed}_{key}")
+            timings.setdefault(f"pre-training ({key})", []).append(time.time() - tic)
             lin_common = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}",
                           f"trainer.max_epochs={args.linear_epochs}", *common]
             for view, modalities in LINEAR.items():
                 cmd = [*lin_common, modalities]
-                metrics, _ = run(cmd, work / f"lin_{seed}_{len(results)}")
+                tic = time.time()
+                metrics, _ = run(cmd, work / f"lin_{seed}_{key}_{view}")
+                timings.setdefault("linear evaluation", []).append(time.time() - tic)
                 record(f"{name} → linear eval, {view}", metrics, [*pre_cmd, "→", *cmd])
-            if name.startswith("hard-negative, unlabelled"):
+            if key == "hn" and not args.no_limited:
                 for k in (1, 2, 4):
                     cmd = [*lin_common, "model.modalities=[skeleton,inertial]", f"data.limited_k={k}"]
                     metrics, _ = run(cmd, work / f"lim_{seed}_{k}")
                     record(f"{name} → linear eval, both, k={k} labels/class", metrics, [*pre_cmd, "→", *cmd])
-        write(args, results, commands, time.time() - start)
-    write(args, results, commands, time.time() - start)
+        write(args, results, commands, timings, time.time() - start)
+    write(args, results, commands, timings, time.time() - start)
 
 
-def write(args, results, commands, seconds: float) -> None:
+def write(args, results, commands, timings, seconds: float) -> None:
     lines = [
         "# HAR on UTD-MHAD: skeleton + IMU, test subjects 2, 4, 6, 8",
         "",
@@ -133,13 +153,18 @@ def write(args, results, commands, seconds: float) -> None:
         f"wall time {seconds / 60:.1f} min. Test accuracy / macro-F1 in %, mean ± std over seeds. "
         "Pre-trained encoders: final weights; classifiers: best by val/acc (subject 7).",
         "",
+        "Wall time per run (mean over seeds): " + ", ".join(
+            f"{k} {statistics.fmean(v):.0f} s" for k, v in timings.items()) + ".",
+        "",
         "| method | test acc | test macro-F1 | seeds |",
         "| --- | --- | --- | --- |",
     ]
     for row, entry in results.items():
         lines.append(f"| {row} | {fmt(entry['acc'])} | {fmt(entry['f1'])} | {len(entry['acc'])} |")
     lines += ["", "Reference (CMC-CMKM README, 100 epochs, full-width encoders, GPU): CMC 96.04, "
-              "CMC-CMKM 97.67, supervised multimodal 97.21.", "", "## Commands", ""]
+              "CMC-CMKM 97.67, supervised multimodal 97.21.", "", "## Commands", "",
+              "Run as `nice -n 10 python bench/har_utd_mhad.py " + " ".join(sys.argv[1:]) + "`; each row is the "
+              "pre-training command, then (→) the linear-evaluation command on its final checkpoint.", ""]
     for row, command in commands.items():
         lines.append(f"- {row}: `{command}`")
     lines.append("")

@@ -61,6 +61,19 @@ def test_preprocessing_centres_scales_and_normalises():
     assert dm.data_test.arrays["inertial"].reshape(-1, 6).mean(0).abs().max() > 1e-3  # test stats not used
 
 
+def test_first_frame_centring_keeps_the_body_trajectory():
+    per_frame, first = _dm(), _dm(skeleton_centre="first")
+    per_frame.setup()
+    first.setup()
+    a, b = per_frame.data_train.arrays["skeleton"], first.data_train.arrays["skeleton"]
+    assert b[:, 0, 1].abs().max() < 1e-5  # joint 2 of the first frame at the origin
+    assert b[:, :, 1].abs().amax(dim=(1, 2)).max() > 0.1  # ... but it moves afterwards
+    # the two differ only by a per-frame translation, with the same scale
+    assert torch.allclose(a, b - b[:, :, 1:2], atol=1e-4)
+    with pytest.raises(ValueError, match=r"data\.skeleton_centre='hip'"):
+        _dm(skeleton_centre="hip")
+
+
 def test_limited_k_keeps_k_per_class():
     dm = _dm(limited_k=2, seed=3)
     dm.setup()
@@ -69,6 +82,20 @@ def test_limited_k_keeps_k_per_class():
     assert dm.split_sizes["val"] == 108 and dm.split_sizes["test"] == 430
     with pytest.raises(ValueError, match=r"data\.limited_k=0"):
         _dm(limited_k=0)
+
+
+def test_drop_last_drops_the_remainder_batch_but_keeps_a_small_split():
+    sizes = {}
+    for drop, k in ((False, None), (True, None), (True, 1)):
+        dm = _dm(drop_last=drop, limited_k=k)
+        dm.setup()
+        sizes[(drop, k)] = [len(b["label"]) for b in dm.train_dataloader()]
+    assert sizes[(False, None)] == [64] * 5 + [3]
+    assert sizes[(True, None)] == [64] * 5
+    assert sizes[(True, 1)] == [27]  # 27 < 64: kept whole
+    dm = _dm(drop_last=True)
+    dm.setup()
+    assert sum(len(b["label"]) for b in dm.test_dataloader()) == 430  # evaluation never drops
 
 
 def test_bad_options_name_the_key():

@@ -12,7 +12,9 @@ from zoo.nets.skeleton_cooccurrence import SkeletonCooccurrenceCNN
 CASES = [
     (lambda: SkeletonCooccurrenceCNN(num_joints=20, hidden_channels=8, out_features=32), (3, 50, 20, 3), 32),
     (lambda: SkeletonCooccurrenceCNN(num_joints=20, hidden_channels=8, out_features=16, use_motion=False), (2, 24, 20, 3), 16),
+    (lambda: SkeletonCooccurrenceCNN(num_joints=20, hidden_channels=8, out_features=16, batch_norm=False), (2, 24, 20, 3), 16),
     (lambda: InertialTransformer(in_channels=6, conv_channels=(8, 16), num_heads=2, feedforward=32), (3, 50, 6), 16),
+    (lambda: InertialTransformer(in_channels=6, conv_channels=(8, 16), batch_norm=False), (3, 50, 6), 16),
     (lambda: ProjectionHead(in_features=16, hidden_features=32, out_features=8), (4, 16), 8),
 ]
 
@@ -44,3 +46,13 @@ def test_wrong_input_shape_is_named():
         InertialTransformer(in_channels=6)(torch.randn(2, 50, 20, 3))
     with pytest.raises(ValueError, match="num_heads"):
         InertialTransformer(in_channels=6, conv_channels=(8, 15), num_heads=2)
+
+
+def test_batch_norm_option_adds_and_removes_norm_layers():
+    def count(net):
+        return sum(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in net.modules())
+
+    assert count(SkeletonCooccurrenceCNN(num_joints=20, hidden_channels=8, out_features=16)) == 10  # 2 x 4 + 2
+    assert count(SkeletonCooccurrenceCNN(num_joints=20, hidden_channels=8, out_features=16, batch_norm=False)) == 0
+    assert count(InertialTransformer(in_channels=6, conv_channels=(8, 16))) == 2
+    assert count(InertialTransformer(in_channels=6, conv_channels=(8, 16), batch_norm=False)) == 0

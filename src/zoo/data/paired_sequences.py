@@ -140,6 +140,10 @@ class PairedSequenceDataModule(LightningDataModule):
         batch_size: global batch size, divided by the world size under DDP (default: ``64``).
         num_workers: data-loader workers (default: ``0``).
         seed: seeds the held-out split, ``limited_k``, shuffling and augmentations (default: ``0``).
+        drop_last: drop the incomplete last training batch when the training split holds at least one
+            full batch (UTD-MHAD: 323 = 5 x 64 + 3; a 3-pair batch gives a contrastive loss with 2
+            negatives and moves the encoders' batch-norm statistics towards 3 samples every epoch);
+            a split smaller than one batch (``limited_k``) is kept whole (default: ``False``).
     """
 
     def __init__(
@@ -158,6 +162,7 @@ class PairedSequenceDataModule(LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
+        drop_last: bool = False,
     ) -> None:
         super().__init__()
         modalities = tuple(modalities)
@@ -202,6 +207,7 @@ class PairedSequenceDataModule(LightningDataModule):
         self.batch_size_per_device = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.drop_last = drop_last
         self._arrays: Optional[dict[str, np.ndarray]] = None
         self._splits: Optional[dict[str, np.ndarray]] = None
         self.stats: dict[str, tuple[Tensor, Tensor]] = {}
@@ -368,11 +374,12 @@ class PairedSequenceDataModule(LightningDataModule):
     def _loader(self, data: Optional[PairedSequenceDataset], shuffle: bool, stage: str) -> DataLoader:
         if data is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before requesting the {stage} loader")
+        drop_last = stage == "train" and self.drop_last and len(data) >= self.batch_size_per_device
         return DataLoader(
             data, batch_size=self.batch_size_per_device, shuffle=shuffle, num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
             worker_init_fn=_worker_init if self.num_workers > 0 else None,
-            drop_last=False, persistent_workers=self.num_workers > 0,
+            drop_last=drop_last, persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -417,6 +424,7 @@ class PairedArrayDataModule(PairedSequenceDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
+        drop_last: bool = False,
     ) -> None:
         self.path = os.path.abspath(path)
         super().__init__(
@@ -424,6 +432,7 @@ class PairedArrayDataModule(PairedSequenceDataModule):
             train_subjects=train_subjects, val_subjects=val_subjects, test_subjects=test_subjects,
             val_fraction=val_fraction, normalize=normalize, limited_k=limited_k,
             train_transforms=train_transforms, batch_size=batch_size, num_workers=num_workers, seed=seed,
+            drop_last=drop_last,
         )
 
     def cache_key(self) -> str:

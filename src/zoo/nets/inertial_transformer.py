@@ -35,6 +35,8 @@ class InertialTransformer(nn.Module):
         feedforward (int, optional): Transformer MLP width (default: ``256``).
         max_length (int, optional): longest sequence the positional table covers (default: ``512``).
         dropout (float, optional): dropout in the convolutions and Transformer (default: ``0.1``).
+        batch_norm (bool, optional): batch norm after every convolution, as in CMC-CMKM
+            (default: ``True``).
 
     Shapes:
         - **input:** :math:`(B, L, C)`
@@ -52,6 +54,7 @@ class InertialTransformer(nn.Module):
         feedforward: int = 256,
         max_length: int = 512,
         dropout: float = 0.1,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         conv_channels = tuple(int(c) for c in conv_channels)
@@ -68,10 +71,14 @@ class InertialTransformer(nn.Module):
         self.feedforward = feedforward
         self.max_length = max_length
         self.dropout = dropout
+        self.batch_norm = batch_norm
         self.out_features = conv_channels[-1]
         widths = (in_channels,) + conv_channels
         self.convs = nn.ModuleList(
             nn.Conv1d(widths[i], widths[i + 1], kernel_size, padding=kernel_size // 2) for i in range(len(conv_channels))
+        )
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(c) if batch_norm else nn.Identity() for c in conv_channels
         )
         self.position = nn.Parameter(torch.zeros(1, max_length, self.out_features))
         layer = nn.TransformerEncoderLayer(
@@ -84,6 +91,9 @@ class InertialTransformer(nn.Module):
     def reset_parameters(self) -> None:
         for conv in self.convs:
             conv.reset_parameters()
+        for norm in self.norms:
+            if isinstance(norm, nn.BatchNorm1d):
+                norm.reset_parameters()
         nn.init.normal_(self.position, std=0.02)
         for layer in self.transformer.layers:
             for module in layer.modules():
@@ -98,8 +108,8 @@ class InertialTransformer(nn.Module):
         if x.shape[1] > self.max_length:
             raise ValueError(f"{type(self).__name__}: sequence length {x.shape[1]} > max_length={self.max_length}")
         h = x.transpose(1, 2)
-        for conv in self.convs:
-            h = F.dropout(F.relu(conv(h)), p=self.dropout, training=self.training)
+        for conv, norm in zip(self.convs, self.norms):
+            h = F.dropout(F.relu(norm(conv(h))), p=self.dropout, training=self.training)
         h = h.transpose(1, 2) + self.position[:, : h.shape[2]]
         h = self.transformer(h)
         return self.norm(h.mean(dim=1))

@@ -26,20 +26,28 @@ from torch import Tensor, nn
 __all__ = ["SkeletonCooccurrenceCNN"]
 
 
+def _norm(channels: int, batch_norm: bool) -> nn.Module:
+    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+
+
 class _PointStream(nn.Module):
-    def __init__(self, in_channels: int, num_joints: int, hidden: int) -> None:
+    def __init__(self, in_channels: int, num_joints: int, hidden: int, batch_norm: bool) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 2 * hidden, kernel_size=1)
+        self.bn1 = _norm(2 * hidden, batch_norm)
         self.conv2 = nn.Conv2d(2 * hidden, hidden, kernel_size=(3, 1), padding=(1, 0))
+        self.bn2 = _norm(hidden, batch_norm)
         self.conv3 = nn.Conv2d(num_joints, hidden, kernel_size=3, padding=1)
+        self.bn3 = _norm(hidden, batch_norm)
         self.conv4 = nn.Conv2d(hidden, 2 * hidden, kernel_size=3, padding=1)
+        self.bn4 = _norm(2 * hidden, batch_norm)
 
     def forward(self, x: Tensor) -> Tensor:  # x: (B, 3, L, J)
-        h = F.relu(self.conv1(x))
-        h = self.conv2(h)                      # (B, hidden, L, J)
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))             # (B, hidden, L, J)
         h = h.permute(0, 3, 2, 1).contiguous()  # joints become channels: (B, J, L, hidden)
-        h = F.max_pool2d(F.relu(self.conv3(h)), 2)
-        return F.max_pool2d(F.relu(self.conv4(h)), 2)
+        h = F.max_pool2d(F.relu(self.bn3(self.conv3(h))), 2)
+        return F.max_pool2d(F.relu(self.bn4(self.conv4(h))), 2)
 
 
 class SkeletonCooccurrenceCNN(nn.Module):
@@ -52,6 +60,9 @@ class SkeletonCooccurrenceCNN(nn.Module):
         out_features (int, optional): size of the returned feature (default: ``256``).
         use_motion (bool, optional): add the frame-difference stream (default: ``True``).
         dropout (float, optional): dropout before the last layer (default: ``0.3``).
+        batch_norm (bool, optional): batch norm after every convolution, as in CMC-CMKM's
+            encoder; without it the small-batch contrastive objective barely moves in the first
+            epochs (default: ``True``).
 
     Shapes:
         - **input:** :math:`(B, L, J, 3)`
@@ -67,6 +78,7 @@ class SkeletonCooccurrenceCNN(nn.Module):
         out_features: int = 256,
         use_motion: bool = True,
         dropout: float = 0.3,
+        batch_norm: bool = True,
     ) -> None:
         super().__init__()
         self.num_joints = num_joints
@@ -75,12 +87,15 @@ class SkeletonCooccurrenceCNN(nn.Module):
         self.out_features = out_features
         self.use_motion = use_motion
         self.dropout = dropout
-        self.point = _PointStream(in_channels, num_joints, hidden_channels)
-        self.motion = _PointStream(in_channels, num_joints, hidden_channels) if use_motion else None
+        self.batch_norm = batch_norm
+        self.point = _PointStream(in_channels, num_joints, hidden_channels, batch_norm)
+        self.motion = _PointStream(in_channels, num_joints, hidden_channels, batch_norm) if use_motion else None
         streams = 2 if use_motion else 1
         width = 2 * hidden_channels * streams
         self.conv5 = nn.Conv2d(width, width, kernel_size=3, padding=1)
+        self.bn5 = _norm(width, batch_norm)
         self.conv6 = nn.Conv2d(width, out_features, kernel_size=3, padding=1)
+        self.bn6 = _norm(out_features, batch_norm)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -88,6 +103,8 @@ class SkeletonCooccurrenceCNN(nn.Module):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[2] != self.num_joints or x.shape[3] != self.in_channels:
@@ -100,9 +117,9 @@ class SkeletonCooccurrenceCNN(nn.Module):
             motion = x[:, :, 1:] - x[:, :, :-1]
             motion = F.interpolate(motion, size=x.shape[2:], mode="bilinear", align_corners=False)
             h = torch.cat([h, self.motion(motion)], dim=1)
-        h = F.max_pool2d(F.relu(self.conv5(h)), 2)
+        h = F.max_pool2d(F.relu(self.bn5(self.conv5(h))), 2)
         h = F.dropout(h, p=self.dropout, training=self.training)
-        h = F.relu(self.conv6(h))
+        h = F.relu(self.bn6(self.conv6(h)))
         return h.amax(dim=(2, 3))
 
     def __repr__(self) -> str:
