@@ -30,10 +30,12 @@ from zoo import cli  # noqa: E402
 PUBLISHED = {"gcn_cora": "81.5", "gat_cora": "83.0", "tangnn_cora": "-"}
 
 
-def run(experiment: str, seed: int, max_epochs: int | None, out: Path) -> dict:
+def run(experiment: str, seed: int, max_epochs: int | None, out: Path, overrides: tuple[str, ...] = ()) -> dict:
+    """Train and test ``experiment=<experiment> seed=<seed> <overrides>`` in-process; return
+    ``{"acc": test/acc (when logged), "metrics": every logged metric, "seconds": wall time}``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose("train.yaml", overrides=[f"experiment={experiment}", f"seed={seed}", "logger=none"],
+        cfg = compose("train.yaml", overrides=[f"experiment={experiment}", f"seed={seed}", "logger=none", *overrides],
                       return_hydra_config=True)
     HydraConfig().set_config(cfg)
     with open_dict(cfg):
@@ -53,7 +55,8 @@ def run(experiment: str, seed: int, max_epochs: int | None, out: Path) -> dict:
         del cfg.hydra
     start = time.perf_counter()
     metrics, _ = cli.train(cfg)
-    return {"acc": metrics["test/acc"], "seconds": time.perf_counter() - start}
+    values = {k: float(v) for k, v in metrics.items()}
+    return {"acc": values.get("test/acc"), "metrics": values, "seconds": time.perf_counter() - start}
 
 
 def main() -> None:
