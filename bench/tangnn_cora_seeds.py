@@ -78,7 +78,8 @@ def main() -> None:
         "# Cora public split, test accuracy over seeds",
         "",
         f"Command: `nice -n 10 python bench/tangnn_cora_seeds.py --seeds {' '.join(map(str, args.seeds))}"
-        + (f" --max-epochs {args.max_epochs}`" if args.max_epochs is not None else "`"),
+        + (f" --max-epochs {args.max_epochs}" if args.max_epochs is not None else "")
+        + f" --experiments {' '.join(args.experiments)}`",
         f"Budget: {budget}, early stopping as in each experiment, CPU (2 shared cores). "
         "Test accuracy of the best-val-accuracy checkpoint.",
         "",
