@@ -30,10 +30,12 @@ from zoo import cli  # noqa: E402
 PUBLISHED = {"gcn_cora": "81.5", "gat_cora": "83.0", "tangnn_cora": "-"}
 
 
-def run(experiment: str, seed: int, max_epochs: int | None, out: Path) -> dict:
+def run(experiment: str, seed: int, max_epochs: int | None, out: Path, overrides: tuple[str, ...] = ()) -> dict:
+    """Train and test ``experiment=<experiment> seed=<seed> <overrides>`` in-process; return
+    ``{"acc": test/acc (when logged), "metrics": every logged metric, "seconds": wall time}``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose("train.yaml", overrides=[f"experiment={experiment}", f"seed={seed}", "logger=none"],
+        cfg = compose("train.yaml", overrides=[f"experiment={experiment}", f"seed={seed}", "logger=none", *overrides],
                       return_hydra_config=True)
     HydraConfig().set_config(cfg)
     with open_dict(cfg):
@@ -53,7 +55,8 @@ def run(experiment: str, seed: int, max_epochs: int | None, out: Path) -> dict:
         del cfg.hydra
     start = time.perf_counter()
     metrics, _ = cli.train(cfg)
-    return {"acc": metrics["test/acc"], "seconds": time.perf_counter() - start}
+    values = {k: float(v) for k, v in metrics.items()}
+    return {"acc": values.get("test/acc"), "metrics": values, "seconds": time.perf_counter() - start}
 
 
 def main() -> None:
@@ -75,7 +78,8 @@ def main() -> None:
         "# Cora public split, test accuracy over seeds",
         "",
         f"Command: `nice -n 10 python bench/tangnn_cora_seeds.py --seeds {' '.join(map(str, args.seeds))}"
-        + (f" --max-epochs {args.max_epochs}`" if args.max_epochs is not None else "`"),
+        + (f" --max-epochs {args.max_epochs}" if args.max_epochs is not None else "")
+        + f" --experiments {' '.join(args.experiments)}`",
         f"Budget: {budget}, early stopping as in each experiment, CPU (2 shared cores). "
         "Test accuracy of the best-val-accuracy checkpoint.",
         "",

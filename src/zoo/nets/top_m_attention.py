@@ -122,7 +122,9 @@ class TopMAttention(nn.Module):
 
     def scores(self, x: Tensor) -> Tensor:
         r"""Cosine score :math:`s_j` of every vertex, shape :math:`(|V|)`."""
-        return F.cosine_similarity(x, self.auxiliary_vector(x).unsqueeze(0), dim=-1)
+        a = self.auxiliary_vector(x)
+        # x @ a over the norms: one matrix-vector product, no (|V|, F) broadcast temporaries
+        return (x @ a) / (x.norm(dim=-1) * a.norm()).clamp_min(1e-8)
 
     def select(self, x: Tensor, batch: Optional[Tensor] = None, generator: Optional[torch.Generator] = None
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
