@@ -78,3 +78,18 @@ def test_filter_index_mask():
 def test_compute_without_update_raises():
     with pytest.raises(ValueError, match="before any update"):
         RankBasedMetrics().compute()
+
+
+def test_compute_on_gathered_state():
+    """After a DDP sync torchmetrics replaces the list states by one concatenated tensor; compute()
+    must accept it and still count a triple padded onto both ranks once."""
+    rank0, rank1 = RankBasedMetrics(), RankBasedMetrics()
+    rank0.update(torch.tensor([0, 2]), torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0]))
+    rank1.update(torch.tensor([1, 0]), torch.tensor([3.0, 1.0]), torch.tensor([1.0, 1.0]))  # index 0 repeated
+    gathered = RankBasedMetrics()
+    gathered.index = torch.cat(rank0.index + rank1.index)
+    gathered.ranks = torch.cat(rank0.ranks + rank1.ranks)
+    values = gathered.compute()
+    ranks = torch.tensor([1.0, 1.0, 3.0, 1.0, 2.0, 4.0])  # indices 0, 1, 2 (head, tail) once each
+    assert values["mrr"].item() == pytest.approx(ranks.reciprocal().mean().item())
+    assert values["mr"].item() == pytest.approx(ranks.mean().item())

@@ -129,3 +129,28 @@ def test_bad_sizes(key, value):
 def test_bad_p_norm():
     with pytest.raises(ValueError, match="p_norm=3"):
         RotatE(num_entities=E, num_relations=R, embedding_dim=D, p_norm=3)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_score_slcwa_equals_scoring_each_triple(name):
+    """The training fast path (one query per positive, RotatE/TransE) gives the scores and the
+    gradients of scoring every corrupted triple with forward()."""
+    torch.manual_seed(1)
+    model = MODELS[name]()
+    positive = torch.stack([torch.randint(E, (6,)), torch.randint(R, (6,)), torch.randint(E, (6,))], dim=1)
+    negatives = positive.unsqueeze(1).repeat(1, 5, 1)
+    head = torch.rand(6, 5) < 0.5
+    other = (negatives[..., 0] + 1 + torch.randint(E - 1, (6, 5))) % E  # never the original head
+    negatives[..., 0] = torch.where(head, other, negatives[..., 0])
+    negatives[..., 2] = torch.where(head, negatives[..., 2], (negatives[..., 2] + 1 + torch.randint(E - 1, (6, 5))) % E)
+    pos, neg = model.score_slcwa(positive, negatives)
+    (pos.sum() + neg.square().sum()).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    ref_pos = model(positive[:, 0], positive[:, 1], positive[:, 2])
+    ref_neg = model(negatives[..., 0], positive[:, 1:2], negatives[..., 2])
+    (ref_pos.sum() + ref_neg.square().sum()).backward()
+    torch.testing.assert_close(pos, ref_pos, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(neg, ref_neg, atol=1e-5, rtol=1e-5)
+    for grad, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(grad, p.grad, atol=1e-4, rtol=1e-4)

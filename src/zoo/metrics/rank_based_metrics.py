@@ -74,7 +74,8 @@ class RankBasedMetrics(Metric):
         self.ranks.append(torch.stack([head_rank, tail_rank], dim=1).double())
 
     def compute(self) -> dict[str, Tensor]:
-        if not self.index:
+        # a list of per-batch tensors, or one tensor once torchmetrics has gathered the ranks' states (DDP)
+        if isinstance(self.index, list) and not self.index:
             raise ValueError("RankBasedMetrics.compute() called before any update (no triple was ranked)")
         index, ranks = dim_zero_cat(self.index), dim_zero_cat(self.ranks)
         _, inverse = torch.unique(index, return_inverse=True)

@@ -79,6 +79,24 @@ class KGEModel(nn.Module, ABC):
         """Scores of ``(e, r, t)`` for every entity ``e``: ``(B, |E|)``."""
         return self._score_all(t, r, "head")
 
+    def score_slcwa(self, positive: Tensor, negatives: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores of a training batch: positives ``(B, 3)`` -> ``(B,)`` and their corruptions
+        ``(B, N, 3)`` (each keeps its positive's relation) -> ``(B, N)``.
+
+        The default scores every triple with :meth:`forward`; models whose score is a distance
+        between a query built from the kept side and the candidate entity override it to build the
+        query once per positive instead of once per negative (see :meth:`RotatE.score_slcwa`).
+        """
+        return (self(positive[:, 0], positive[:, 1], positive[:, 2]),
+                self(negatives[..., 0], positive[:, 1:2], negatives[..., 2]))
+
+    @staticmethod
+    def corrupted_side(positive: Tensor, negatives: Tensor) -> tuple[Tensor, Tensor]:
+        """``(head_side, candidate)``, both ``(B, N)``: whether each negative replaced the head (else
+        the tail), and the entity it put there."""
+        head_side = negatives[..., 0] != positive[:, :1]
+        return head_side, torch.where(head_side, negatives[..., 0], negatives[..., 2])
+
     def post_update_(self) -> None:
         """Apply constraints after an optimiser step (default: none)."""
 

@@ -59,10 +59,37 @@ class RotatE(KGEModel):
                             h[..., 0] * r[..., 1] + h[..., 1] * r[..., 0]], dim=-1)
 
     def interaction(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
-        diff = self.rotate(h, r) - t
+        return -self._norm(self.rotate(h, r) - t)
+
+    def _norm(self, diff: Tensor) -> Tensor:
+        """The p-norm of complex vectors ``(..., d, 2)`` -> ``(...)``."""
         if self.p_norm == 2:
-            return -diff.square().sum(dim=(-1, -2)).clamp_min(1e-12).sqrt()
-        return -diff.square().sum(dim=-1).add(1e-12).sqrt().sum(dim=-1)
+            return diff.square().sum(dim=(-1, -2)).clamp_min(1e-12).sqrt()
+        return diff.square().sum(dim=-1).add(1e-12).sqrt().sum(dim=-1)
+
+    def score_slcwa(self, positive: Tensor, negatives: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Training scores with the rotation done once per positive, not once per negative.
+
+        Since :math:`|r_i| = 1`, a corrupted head scores
+        :math:`\lVert h' \circ r - t \rVert = \lVert h' - t \circ \bar r \rVert` (moduli are kept
+        element-wise, so this holds for both norms): each positive gives two queries, :math:`h \circ r`
+        for its tail corruptions and :math:`t \circ \bar r` for its head corruptions, and a negative
+        costs one subtraction and a norm. Heads, tails and candidates are looked up in one gather,
+        so the entity table's gradient is scattered once per step.
+        """
+        batch, num = negatives.shape[:2]
+        head_side, candidate = self.corrupted_side(positive, negatives)
+        index = torch.cat([positive[:, 0], positive[:, 2], candidate.reshape(-1)])
+        emb = nn.functional.embedding(index, self.entity_embedding.view(self.num_entities, -1))
+        # split, not slices: its backward concatenates instead of zero-filling the whole gather per slice
+        h, t, cand = emb.view(-1, self.embedding_dim, 2).split([batch, batch, batch * num])
+        cand = cand.view(batch, num, self.embedding_dim, 2)
+        rel = self.relation(positive[:, 1])
+        tail_query = self.rotate(h, rel)
+        head_query = self.rotate(t, rel * rel.new_tensor([1.0, -1.0]))
+        queries = torch.cat([tail_query, head_query])
+        rows = torch.arange(batch, device=positive.device).unsqueeze(1) + batch * head_side.long()
+        return -self._norm(tail_query - t), -self._norm(cand - queries[rows])
 
     def _l2_all(self, query: Tensor) -> Tensor:
         # ||q - e||^2 = |q|^2 + |e|^2 - 2 <q, e> over the real view; |q|=|e_h| since |r|=1

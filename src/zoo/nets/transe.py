@@ -47,6 +47,18 @@ class TransE(KGEModel):
     def interaction(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
         return -torch.linalg.vector_norm(h + r - t, ord=self.p_norm, dim=-1)
 
+    def score_slcwa(self, positive: Tensor, negatives: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Training scores with one query per positive: a corrupted tail scores
+        :math:`\lVert t' - (h + r) \rVert` and a corrupted head :math:`\lVert h' - (t - r) \rVert`."""
+        batch = len(positive)
+        head_side, candidate = self.corrupted_side(positive, negatives)
+        h, t = self.entity(positive[:, 0]), self.entity(positive[:, 2])
+        rel = self.relation(positive[:, 1])
+        queries = torch.cat([h + rel, t - rel])
+        rows = torch.arange(batch, device=positive.device).unsqueeze(1) + batch * head_side.long()
+        norm = lambda x: torch.linalg.vector_norm(x, ord=self.p_norm, dim=-1)  # noqa: E731
+        return -norm(queries[:batch] - t), -norm(self.entity(candidate) - queries[rows])
+
     def score_tails(self, h: Tensor, r: Tensor) -> Tensor:
         return -torch.cdist(self.entity(h) + self.relation(r), self.entity_embedding, p=self.p_norm)
 
