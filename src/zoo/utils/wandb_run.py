@@ -153,7 +153,8 @@ def _records(path: Path) -> Iterable[bytes]:
 def read_offline_run(run_dir: Path) -> dict[str, Any]:
     """What an offline run logged: ``metrics`` (history keys), ``summary`` keys, ``config`` keys,
     ``images`` (keys of logged images), ``artifacts`` (``(name, type, aliases)``), ``run``
-    (project, group, name).
+    (project, group, name), ``complete`` (the run's exit record was written: W&B's service writes
+    the file asynchronously, so a run read right after ``finish`` may still be growing).
 
     :param run_dir: ``.../wandb/offline-run-<time>-<id>`` (holds ``run-<id>.wandb``).
     :raises FileNotFoundError: no ``.wandb`` file in ``run_dir``.
@@ -164,7 +165,7 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
     if not files:
         raise FileNotFoundError(f"no run-*.wandb file in {run_dir}")
     out: dict[str, Any] = {"metrics": set(), "summary": set(), "config": set(), "images": set(),
-                           "artifacts": [], "run": {}}
+                           "artifacts": [], "run": {}, "complete": False}
     for payload in _records(files[0]):
         record = pb.Record()
         record.ParseFromString(payload)
@@ -186,5 +187,7 @@ def read_offline_run(run_dir: Path) -> dict[str, Any]:
             out["config"].update(i.key or "/".join(i.nested_key) for i in record.run.config.update)
         elif kind == "artifact":
             out["artifacts"].append((record.artifact.name, record.artifact.type, list(record.artifact.aliases)))
+        elif kind == "exit":
+            out["complete"] = True
     out["metrics"] = {k for k in out["metrics"] if k.rsplit("/", 1)[0] not in out["images"]}
     return out
