@@ -94,10 +94,12 @@ DDP_CASES = [
             max_epochs=2, reference="ddp1", id="mpt_fmnist_update", prepare=_mpt_teachers),
     # HAR hard-negative contrastive pre-training: data.batch_size (64) is global, 32 per process; the
     # loss gathers both processes' embeddings, so every anchor sees the 1-process batch's candidates.
-    # No augmentations/dropout (per-sample random draws), no projection batch norm (no CPU SyncBN).
+    # No augmentations/dropout (per-sample random draws), no batch norm in the encoders or the
+    # projections (no CPU SyncBN: each process would normalise its half batch alone).
     DDPCase("har_utd_mhad", {"val/loss": 1e-5, "val/r1": 1e-6, "test/loss": 1e-5, "test/r1": 1e-6},
             overrides=("data.train_transforms=null", "model.encoders.skeleton.dropout=0.0",
-                       "model.encoders.inertial.dropout=0.0", "+model.projections.skeleton.batch_norm=false",
+                       "model.encoders.inertial.dropout=0.0", "model.encoders.skeleton.batch_norm=false",
+                       "model.encoders.inertial.batch_norm=false", "+model.projections.skeleton.batch_norm=false",
                        "+model.projections.inertial.batch_norm=false", "model.plot_tsne=false",
                        "+trainer.limit_train_batches=4"),
             max_epochs=2, reference="ddp1"),
