@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.zoo-installed
 
-.PHONY: install train test test-slow test-slurm slurm-up slurm-down clean
+.PHONY: install train test test-slow test-multiprocess test-slurm slurm-up slurm-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow $(ARGS)
+
+# Every family's DDP (2 gloo processes) equivalence case and Optuna sweep: ~10 min on 2 cores
+test-multiprocess: install
+	$(BIN)/python -m pytest -m multiprocess $(ARGS)
 
 # Tests on a real single-node SLURM cluster (pytest -m slurm). The cluster is installed (apt-get) and
 # started by slurm/start_cluster.sh and always stopped again, by PID, whatever the tests do.

@@ -89,7 +89,12 @@ def test_search_composes_with_its_experiment(search, tmp_path):
         cfg.optimized_metric, None)
 
 
-@pytest.mark.parametrize("search", options("hparams_search"))
+# gnn_node_optuna stays in the default suite; the other families' sweeps run with `make test-multiprocess`
+SWEEP_PARAMS = [s if s == "gnn_node_optuna" else pytest.param(s, marks=pytest.mark.multiprocess)
+                for s in options("hparams_search")]
+
+
+@pytest.mark.parametrize("search", SWEEP_PARAMS)
 def test_optuna_search_with_the_basic_launcher(search, tmp_path):
     """A 2-trial sweep of each search through the basic launcher: both trials run, Optuna's best
     value is the best trial's metric, and the summary table lists both."""
