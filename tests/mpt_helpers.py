@@ -26,3 +26,10 @@ def train_tiny(tmp_path: Path, overrides: list[str]) -> tuple[dict, str]:
     """Train one tiny stage; returns ``(metrics, best checkpoint path)``."""
     metrics, objects = cli.train(tiny_cfg(tmp_path, overrides))
     return metrics, objects["trainer"].checkpoint_callback.best_model_path
+
+
+def mpt_teacher_overrides(folder: Path) -> list[str]:
+    """Tiny old (first 5 classes) and reference checkpoints for the MPT update: their overrides."""
+    _, old = train_tiny(folder / "old", ["experiment=mpt_fmnist_old", "seed=0"])
+    _, ref = train_tiny(folder / "ref", ["experiment=mpt_fmnist", "seed=1"])
+    return [f"model.old_ckpt={old}", f"model.reference_ckpt={ref}"]

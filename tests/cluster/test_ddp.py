@@ -56,12 +56,10 @@ class DDPCase:
 
 
 def _mpt_teachers(folder: Path) -> list[str]:
-    """Tiny old (first 5 classes) and reference checkpoints for the MPT update (tests/mpt_helpers.py)."""
-    from tests.mpt_helpers import train_tiny
+    """The MPT update (``model=mpt``) with tiny old and reference teachers (tests/mpt_helpers.py)."""
+    from tests.mpt_helpers import mpt_teacher_overrides
 
-    _, old = train_tiny(folder / "old", ["experiment=mpt_fmnist_old", "seed=0"])
-    _, ref = train_tiny(folder / "ref", ["experiment=mpt_fmnist", "seed=1"])
-    return ["model=mpt", f"model.old_ckpt={old}", f"model.reference_ckpt={ref}"]
+    return ["model=mpt", *mpt_teacher_overrides(folder)]
 
 
 DDP_CASES = [

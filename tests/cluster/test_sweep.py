@@ -17,6 +17,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from tests.conftest import ROOT, compose_train, options
+from tests.mpt_helpers import mpt_teacher_overrides
 from zoo.utils.sweep_summary import collect_sweep, format_table, lower_is_better
 
 
@@ -31,15 +32,6 @@ class SearchCase:
     prepare: Optional[Callable[[Path], list[str]]] = None
 
 
-def _mpt_teachers(folder: Path) -> list[str]:
-    """Tiny old and reference checkpoints (the MPT update's teachers, tests/mpt_helpers.py)."""
-    from tests.mpt_helpers import train_tiny
-
-    _, old = train_tiny(folder / "old", ["experiment=mpt_fmnist_old", "seed=0"])
-    _, ref = train_tiny(folder / "ref", ["experiment=mpt_fmnist", "seed=1"])
-    return [f"model.old_ckpt={old}", f"model.reference_ckpt={ref}"]
-
-
 LIMIT = ("+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=2")
 
 #: each search in conf/hparams_search -> the experiment it is meant for (a new search adds a line)
@@ -48,7 +40,7 @@ HPARAMS_CASES = {
     "tangnn_optuna": SearchCase("tangnn_cora", ("callbacks.embedding_tsne=null",)),
     "capsule_optuna": SearchCase("capsule_blitzer", LIMIT),
     "mpt_optuna": SearchCase("mpt_fmnist", (*LIMIT, "data.datamodule.train_subset=256", "data.datamodule.val_size=256",
-                                            "data.datamodule.eval_batch_size=256"), prepare=_mpt_teachers),
+                                            "data.datamodule.eval_batch_size=256"), prepare=mpt_teacher_overrides),
     "kge_optuna": SearchCase("rotate_umls", (*LIMIT, "trainer.check_val_every_n_epoch=1")),
     "har_optuna": SearchCase("har_utd_mhad", (*LIMIT, "model.plot_tsne=false")),
 }
