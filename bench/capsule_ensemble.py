@@ -136,6 +136,7 @@ def main() -> None:
                         help="Persian: also train the pooled net with the class weights switched")
     parser.add_argument("--compare", action="append", default=[], metavar="LABEL=OVERRIDES",
                         help="an extra ensemble row: its label and space-separated Hydra overrides")
+    parser.add_argument("--tag", default=None, help="write bench/results/capsule_<data>_<tag>.md instead")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every capsule run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -178,7 +179,8 @@ def main() -> None:
     command = " ".join(["nice -n 10 python bench/capsule_ensemble.py", f"--data {args.data}",
                         "--seeds " + " ".join(map(str, args.seeds)), f"--epochs {args.epochs}",
                         *(["--ablate-pooled"] if args.ablate_pooled else []),
-                        *(f"--compare '{spec}'" for spec in args.compare), *args.overrides])
+                        *(f"--compare '{spec}'" for spec in args.compare),
+                        *([f"--tag {args.tag}"] if args.tag else []), *args.overrides])
     lines = [
         f"# Capsule ensemble benchmark: {args.data}",
         "",
@@ -205,7 +207,7 @@ def main() -> None:
     for name, results in rows.items():
         lines.append(f"- {name}: " + ", ".join(f"{r['test/polarity_acc']:.4f} / {r['test/polarity_f1']:.4f}"
                                               for r in results))
-    out = ROOT / "bench" / "results" / f"capsule_{args.data}.md"
+    out = ROOT / "bench" / "results" / f"capsule_{args.data}{'_' + args.tag if args.tag else ''}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
