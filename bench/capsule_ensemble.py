@@ -10,8 +10,10 @@ uniform ensemble is the DBD ensemble's trained networks tested with ``model.weig
 (same weights, only the mixing differs). On the Persian set the ensemble and the pooled net are
 also trained with the class weights switched (``none`` if the experiment uses ``inverse`` and the
 other way round; the pooled net only with ``--ablate-pooled``), to measure what the
-cost-sensitive loss adds. Extra Hydra overrides after
-``--`` apply to every capsule run.
+cost-sensitive loss adds. ``--compare "LABEL=OVERRIDE OVERRIDE ..."`` (repeatable) adds an ensemble
+row trained with those overrides on top (e.g. the ensemble without the pooled warm-up). Extra Hydra
+overrides after ``--`` apply to every capsule run. The val columns are the best validation values
+of the run (the checkpoint's; model selection uses them, the test columns are reported).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def capsule_run(experiment: str, overrides: list[str], epochs: int, uniform_too:
         settings = describe(cfg)
         metrics, objects = cli.train(cfg)
         result = {k: metrics[k] for k in ("test/polarity_acc", "test/polarity_f1", "test/domain_acc")}
+        for k in ("val/polarity_acc_best", "val/polarity_f1_best"):
+            result[k] = float(metrics[k]) if k in metrics else float("nan")
         result["epochs_run"] = objects["trainer"].current_epoch
         if uniform_too:
             model = objects["model"]  # holds the best checkpoint's weights after cli.train's test
@@ -93,6 +97,9 @@ def describe(cfg) -> str:
         weights = f"inverse (power {objective.get('power', 1.0)}, {model.get('class_weight_counts', 'domain')} counts)"
     return (f"{objective._target_.rsplit('.', 1)[-1]}, class weights {weights}, "
             f"share_embeddings={model.get('share_embeddings', False)}, "
+            f"share_features={model.get('share_features', False)}, "
+            f"pooled_warmup_epochs={model.get('pooled_warmup_epochs', 0)} "
+            f"(finetune_lr_scale {model.get('finetune_lr_scale', 1.0)}), "
             f"DBD balance_domains={model.dbd.get('balance_domains', False)} sharpness={model.dbd.sharpness}, "
             f"checkpoint + early stopping on {cfg.callbacks.model_checkpoint.monitor} "
             f"(patience {cfg.callbacks.early_stopping.patience}), max_length {cfg.data.max_length}")
@@ -127,6 +134,9 @@ def main() -> None:
                         help="torch threads (1 is several times faster than 2 on a loaded 2-core machine)")
     parser.add_argument("--ablate-pooled", action="store_true",
                         help="Persian: also train the pooled net with the class weights switched")
+    parser.add_argument("--compare", action="append", default=[], metavar="LABEL=OVERRIDES",
+                        help="an extra ensemble row: its label and space-separated Hydra overrides")
+    parser.add_argument("--tag", default=None, help="write bench/results/capsule_<data>_<tag>.md instead")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every capsule run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -143,6 +153,11 @@ def main() -> None:
         rows.setdefault("TF-IDF + LogReg", []).append(tfidf_logreg(ens.pop("datamodule"), seed))
         rows.setdefault("capsule ensemble, DBD weights", []).append(ens)
         rows.setdefault("capsule ensemble, uniform weights", []).append(ens["uniform"])
+        for spec in args.compare:
+            label, _, extra = spec.partition("=")
+            other = capsule_run(experiment, [*base, *extra.split()], args.epochs)
+            other.pop("datamodule"), other.pop("settings")
+            rows.setdefault(f"capsule ensemble, DBD weights, {label}", []).append(other)
         pooled = capsule_run(experiment, [*base, "model.per_domain=false"], args.epochs)
         pooled.pop("datamodule"), pooled.pop("settings")
         rows.setdefault("single pooled capsule net", []).append(pooled)
@@ -162,7 +177,10 @@ def main() -> None:
 
     elapsed = time.time() - start
     command = " ".join(["nice -n 10 python bench/capsule_ensemble.py", f"--data {args.data}",
-                        "--seeds " + " ".join(map(str, args.seeds)), f"--epochs {args.epochs}", *(["--ablate-pooled"] if args.ablate_pooled else []), *args.overrides])
+                        "--seeds " + " ".join(map(str, args.seeds)), f"--epochs {args.epochs}",
+                        *(["--ablate-pooled"] if args.ablate_pooled else []),
+                        *(f"--compare '{spec}'" for spec in args.compare),
+                        *([f"--tag {args.tag}"] if args.tag else []), *args.overrides])
     lines = [
         f"# Capsule ensemble benchmark: {args.data}",
         "",
@@ -174,18 +192,22 @@ def main() -> None:
         "",
         f"Capsule runs (unless the row says otherwise): {settings}.",
         "",
-        "| method | test/polarity_acc | test/polarity_f1 (macro) | test/domain_acc |",
-        "|---|---|---|---|",
+        "| method | test/polarity_acc | test/polarity_f1 (macro) | test/domain_acc | val/polarity_acc_best | val/polarity_f1_best |",
+        "|---|---|---|---|---|---|",
     ]
     for name, results in rows.items():
         lines.append(
             f"| {name} | {fmt([r['test/polarity_acc'] for r in results])} | "
-            f"{fmt([r['test/polarity_f1'] for r in results])} | {fmt([r['test/domain_acc'] for r in results])} |"
+            f"{fmt([r['test/polarity_f1'] for r in results])} | {fmt([r['test/domain_acc'] for r in results])} | "
+            f"{fmt([r.get('val/polarity_acc_best', float('nan')) for r in results])} | "
+            f"{fmt([r.get('val/polarity_f1_best', float('nan')) for r in results])} |"
         )
-    lines += ["", "Mean ± sample standard deviation over seeds. Per seed (polarity_acc):", ""]
+    lines += ["", "Mean ± sample standard deviation over seeds (the uniform row re-tests the DBD ensemble's "
+              "networks, so it has no val columns of its own). Per seed (test polarity_acc / macro-F1):", ""]
     for name, results in rows.items():
-        lines.append(f"- {name}: " + ", ".join(f"{r['test/polarity_acc']:.4f}" for r in results))
-    out = ROOT / "bench" / "results" / f"capsule_{args.data}.md"
+        lines.append(f"- {name}: " + ", ".join(f"{r['test/polarity_acc']:.4f} / {r['test/polarity_f1']:.4f}"
+                                              for r in results))
+    out = ROOT / "bench" / "results" / f"capsule_{args.data}{'_' + args.tag if args.tag else ''}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

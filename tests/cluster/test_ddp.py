@@ -79,6 +79,16 @@ DDP_CASES = [
                        "model.net.hidden_dim=32"),
             single_overrides=("data.batch_size=64",), ddp_overrides=("data.batch_size=32",),
             max_epochs=2, reference="ddp1"),
+    # The same with the pooled warm-up (epoch 0 tied nets trained on every domain, epoch 1 per-domain
+    # fine-tuning at half the rate) and a shared embedding table: the tied copies take part in the loss with
+    # zero gradients, so DDP reduces every parameter in both phases, and the switch is rank-independent.
+    DDPCase("capsule_blitzer", {"val/polarity_acc": 1e-6, "val/domain_acc": 1e-6, "val/loss": 1e-5,
+                                "test/polarity_acc": 1e-6, "test/domain_acc": 1e-6, "test/loss": 1e-5},
+            overrides=("model.net.dropout=0.0", "+trainer.limit_train_batches=4", "model.net.embed_dim=32",
+                       "model.net.hidden_dim=32", "model.pooled_warmup_epochs=1", "model.finetune_lr_scale=0.5",
+                       "model.share_embeddings=true"),
+            single_overrides=("data.batch_size=64",), ddp_overrides=("data.batch_size=32",),
+            max_epochs=2, reference="ddp1", id="capsule_blitzer_pooled_warmup"),
     # MPT update (old + reference teachers, margin bias, focal distillation) on 1,024 Fashion-MNIST
     # images: data.batch_size (128) is global, halved per process; batch norm off (no CPU SyncBN).
     # Accuracies and flip rates agree exactly; the losses to ~1e-4 (measured 7e-5 on 2.86): SGD with

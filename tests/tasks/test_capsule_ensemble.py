@@ -146,3 +146,96 @@ def test_share_embeddings_needs_an_embedding():
             num_classes=2, num_domains=2, class_names=["neg", "pos"], domain_names=["a", "b"],
             optimizer=partial(torch.optim.Adam, lr=1e-3), share_embeddings=True,
         )
+
+
+def _nets_equal(state: dict, num_nets: int) -> bool:
+    """Whether every domain network in a (checkpoint) state dict holds network 0's tensors."""
+    first = {k[len("nets.0."):]: v for k, v in state.items() if k.startswith("nets.0.")}
+    return all(torch.equal(state[f"nets.{i}.{name}"], value) for i in range(1, num_nets) for name, value in first.items())
+
+
+def test_pooled_warmup_ties_the_nets_then_they_diverge_after_resume(tmp_path):
+    overrides = ["model.pooled_warmup_epochs=2", "model.finetune_lr_scale=0.5", "model.optimizer.lr=0.004",
+                 "model.objective.class_weights=inverse", "callbacks.early_stopping=null"]
+    cfg = _cfg(tmp_path, overrides)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = 2
+    _, objects = cli.train(cfg)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    warm = torch.load(last, map_location="cpu", weights_only=False)
+    assert warm["epoch"] == 1
+    assert warm["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.004)
+    # after the warm-up epochs every domain net holds the (trained) pooled weights
+    assert _nets_equal(warm["state_dict"], 3)
+    assert not torch.equal(warm["state_dict"]["nets.0.weight"], objects["model"].nets[0].weight.new_zeros(1))
+    # resume: epoch 2 starts the per-domain fine-tuning from the pooled weights and optimizer state
+    resumed_cfg = _cfg(tmp_path / "resumed", [*overrides, f"ckpt_path={last}"])
+    with open_dict(resumed_cfg):
+        resumed_cfg.trainer.max_epochs = 3
+    cli.train(resumed_cfg)
+    tuned = torch.load(tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt", map_location="cpu",
+                       weights_only=False)
+    assert tuned["epoch"] == 2
+    assert tuned["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.002)  # finetune_lr_scale
+    assert not _nets_equal(tuned["state_dict"], 3)
+    # one fine-tuning epoch from equal weights: the nets moved apart but stay near the pooled weights
+    for i in range(3):
+        moved = tuned["state_dict"][f"nets.{i}.weight"] - warm["state_dict"]["nets.0.weight"]
+        assert 0 < float(moved.abs().max()) < 0.5
+
+
+def test_pooled_warmup_step_trains_net0_on_all_domains_and_tie_nets_copies_optimizer_state():
+    task = _task(pooled_warmup_epochs=1)
+    task.log = lambda *args, **kwargs: None  # no trainer attached: current_epoch is 0, inside the warm-up
+    assert task.in_pooled_warmup and not _task().in_pooled_warmup
+    assert not _task(pooled_warmup_epochs=1, per_domain=False).in_pooled_warmup
+    batch = {"input_ids": torch.tensor([[1, 2], [3, 3]]), "label": torch.tensor([0, 1]), "domain": torch.tensor([0, 1])}
+    optimizer = torch.optim.Adam(task.parameters(), lr=1e-2)
+    task.training_step(batch, 0).backward()
+    first, second = task.nets
+    # term 3 occurs only in domain 1's document: in the warm-up it trains network 0's embedding row
+    assert first.embedding.weight.grad[3].abs().sum() > 0
+    # the tied copy takes part in the loss (DDP reduces every parameter) with zero gradients
+    assert all(p.grad is not None and not p.grad.any() for p in second.parameters())
+    optimizer.step()
+    task.tie_nets(optimizer)
+    for p0, p1 in zip(first.parameters(), second.parameters()):
+        assert torch.equal(p0, p1) and p0 is not p1
+        torch.testing.assert_close(optimizer.state[p1]["exp_avg"], optimizer.state[p0]["exp_avg"])
+        assert optimizer.state[p1]["exp_avg"] is not optimizer.state[p0]["exp_avg"]
+    with pytest.raises(ValueError, match=r"model.pooled_warmup_epochs=-1"):
+        _task(pooled_warmup_epochs=-1)
+    with pytest.raises(ValueError, match=r"model.finetune_lr_scale=0.0"):
+        _task(finetune_lr_scale=0.0)
+
+
+def test_share_features_ties_everything_but_the_routing_transformation():
+    task = _task(share_features=True)
+    first, second = task.nets
+    for name in ("embedding", "features", "primary"):
+        assert getattr(first, name) is getattr(second, name)
+    assert first.weight is not second.weight and not torch.equal(first.weight, second.weight)
+    assert len({id(p) for p in task.parameters()}) == len(list(first.parameters())) + 1
+    batch = {"input_ids": torch.tensor([[1, 2], [3, 3]]), "label": torch.tensor([0, 1]), "domain": torch.tensor([0, 1])}
+    task.log = lambda *args, **kwargs: None
+    task.training_step(batch, 0).backward()
+    # the shared convolution is trained by both domains' documents, each W only by its own domain's
+    assert first.features.weight.grad.abs().sum() > 0
+    assert first.weight.grad.abs().sum() > 0 and second.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"share_features.*no module `features`"):
+        from functools import partial
+
+        from zoo.nets.domain_belonging_degree import DomainBelongingDegree
+        from zoo.objectives.margin_loss import MarginLoss
+        from zoo.tasks.capsule_ensemble import CapsuleEnsembleTask
+
+        class _EmbeddingOnly(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embedding = torch.nn.Embedding(4, 2)
+
+        CapsuleEnsembleTask(
+            net=_EmbeddingOnly(), objective=MarginLoss(), dbd=DomainBelongingDegree(num_domains=2, vocab_size=4),
+            num_classes=2, num_domains=2, class_names=["neg", "pos"], domain_names=["a", "b"],
+            optimizer=partial(torch.optim.Adam, lr=1e-3), share_features=True,
+        )

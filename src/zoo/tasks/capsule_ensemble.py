@@ -68,6 +68,21 @@ class CapsuleEnsembleTask(ZooTask):
         share_embeddings: all domain networks use one embedding table (trained by every domain's
             documents, like pretrained vectors shared by the networks); everything above the
             embedding stays per domain (default: ``False``).
+        share_features: all domain networks share the embedding, the feature extractor
+            (``features``) and the primary capsules (``primary``); only the routing transformation
+            :math:`\mathbf{W}` to the class capsules stays per domain (default: ``False``).
+        pooled_warmup_epochs: for the first ``K`` epochs the domain networks are tied: network 0
+            is trained on every domain's documents (each domain's slice of the batch with that
+            domain's class weights, i.e. the per-domain loss with shared weights) and after every
+            step its weights are copied into the other networks; from epoch ``K`` on each network
+            trains on its own domain only, starting from the pooled weights and, at the switch,
+            from network 0's optimizer state (pooled pre-training, then per-domain fine-tuning).
+            The state lives in the weights and the epoch counter, so a resumed run continues the
+            same schedule; every process does the same (DDP). ``0`` (default): no warm-up.
+        finetune_lr_scale: at the switch after the warm-up, every optimizer parameter group's
+            learning rate is multiplied by this factor (fine-tuning with a smaller step; the scaled
+            rate is part of the optimizer state, so a resumed run keeps it; a scheduler that
+            recomputes rates from its base rates overrides it). Default: ``1.0``.
 
     Metrics: ``train/loss``; ``val/loss``, ``val/polarity_acc``, ``val/polarity_f1``,
     ``val/domain_acc``, ``val/polarity_acc_best``, ``val/polarity_f1_best``; ``test/`` the same plus
@@ -91,6 +106,9 @@ class CapsuleEnsembleTask(ZooTask):
         weighting: str = "dbd",
         class_weight_counts: str = "domain",
         share_embeddings: bool = False,
+        share_features: bool = False,
+        pooled_warmup_epochs: int = 0,
+        finetune_lr_scale: float = 1.0,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if weighting not in WEIGHTINGS:
@@ -113,18 +131,32 @@ class CapsuleEnsembleTask(ZooTask):
         self.weighting = weighting
         self.class_weight_counts = class_weight_counts
         self.share_embeddings = share_embeddings
+        self.share_features = share_features
+        if pooled_warmup_epochs is None or pooled_warmup_epochs < 0:
+            raise ValueError(f"model.pooled_warmup_epochs={pooled_warmup_epochs!r}; expected an integer >= 0")
+        self.pooled_warmup_epochs = int(pooled_warmup_epochs)
+        if finetune_lr_scale is None or not finetune_lr_scale > 0:
+            raise ValueError(f"model.finetune_lr_scale={finetune_lr_scale!r}; expected a number > 0")
+        self.finetune_lr_scale = float(finetune_lr_scale)
         if share_embeddings and not isinstance(getattr(net, "embedding", None), nn.Embedding):
             raise ValueError(
                 f"model.share_embeddings=true needs a net with an `embedding` (nn.Embedding); "
                 f"{type(net).__name__} has none"
             )
+        shared = ("embedding", "features", "primary") if share_features else ("embedding",) if share_embeddings else ()
+        for name in shared:
+            if not isinstance(getattr(net, name, None), nn.Module):
+                raise ValueError(
+                    f"model.share_features=true needs a net with modules `embedding`, `features` and "
+                    f"`primary`; {type(net).__name__} has no module `{name}`"
+                )
         copies = [net]
         for _ in range(num_domains - 1 if per_domain else 0):
             clone = copy.deepcopy(net)
             if hasattr(clone, "reset_parameters"):
                 clone.reset_parameters()
-            if share_embeddings:
-                clone.embedding = net.embedding  # one table, trained by every domain's documents
+            for name in shared:  # one module, trained by every domain's documents
+                setattr(clone, name, getattr(net, name))
             copies.append(clone)
         self.nets = nn.ModuleList(copies)
         self.objective = objective
@@ -200,14 +232,58 @@ class CapsuleEnsembleTask(ZooTask):
             loss = self.objective(self.nets[0](ids), y, self._class_weight(0))
         else:
             loss = ids.new_zeros((), dtype=torch.float32)
+            tied = self.in_pooled_warmup
+            pooled_out = self.nets[0](ids) if tied else None
             for k, net in enumerate(self.nets):
                 sel = domain == k
                 n = int(sel.sum())
                 if n == 0:
                     continue
-                loss = loss + (n / y.numel()) * self.objective(net(ids[sel]), y[sel], self._class_weight(k))
+                out = pooled_out[sel] if tied else net(ids[sel])
+                loss = loss + (n / y.numel()) * self.objective(out, y[sel], self._class_weight(k))
+            if tied:
+                # every parameter takes part in the loss (zero gradients for the tied copies), so DDP
+                # without find_unused_parameters reduces the same set each step; the copies are
+                # overwritten from network 0 after the step (on_train_batch_end)
+                loss = loss + 0.0 * sum(p.sum() for net in self.nets[1:] for p in net.parameters())
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=y.numel())
         return loss
+
+    # -- pooled warm-up -------------------------------------------------------------------------------
+    @property
+    def in_pooled_warmup(self) -> bool:
+        """Whether the domain networks are tied to network 0 in the current epoch."""
+        return self.per_domain and len(self.nets) > 1 and self.current_epoch < self.pooled_warmup_epochs
+
+    @torch.no_grad()
+    def tie_nets(self, optimizer: Optional[torch.optim.Optimizer] = None) -> None:
+        """Copy network 0's parameters and buffers (and, given ``optimizer``, its per-parameter
+        optimizer state) into every other domain network; shared modules are skipped."""
+        source = self.nets[0]
+        for net in self.nets[1:]:
+            for p0, p in zip(source.parameters(), net.parameters()):
+                if p is p0:
+                    continue
+                p.copy_(p0)
+                if optimizer is not None and p0 in optimizer.state:
+                    optimizer.state[p] = copy.deepcopy(optimizer.state[p0])
+            for b0, b in zip(source.buffers(), net.buffers()):
+                if b is not b0:
+                    b.copy_(b0)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.in_pooled_warmup:
+            self.tie_nets()
+
+    def on_train_epoch_start(self) -> None:
+        if self.per_domain and len(self.nets) > 1 and self.pooled_warmup_epochs > 0 \
+                and self.current_epoch == self.pooled_warmup_epochs:
+            optimizers = self.optimizers(use_pl_optimizer=False)
+            optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
+            self.tie_nets(optimizer)
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * self.finetune_lr_scale
+            log.info(f"epoch {self.current_epoch}: pooled warm-up done; domain networks now train on their own domains")
 
     def _evaluate(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         probs, degrees = self(batch["input_ids"])
