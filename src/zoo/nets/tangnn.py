@@ -3,7 +3,9 @@ r"""TANGNN: neighbourhood aggregation plus top-m attention, per layer; stacked, 
 "TANGNN: a Concise, Scalable and Effective Graph Neural Networks with Top-m Attention Mechanism
 for Graph Representation Learning" (Jiawei E et al., 2024), https://arxiv.org/abs/2411.15458
 Neighbourhood part: GraphSAGE, "Inductive Representation Learning on Large Graphs"
-(Hamilton et al., 2017), https://arxiv.org/abs/1706.02216
+(Hamilton et al., 2017), https://arxiv.org/abs/1706.02216 (the paper's, ``aggregation="sage"``), or
+GCN's symmetric normalisation, "Semi-Supervised Classification with Graph Convolutional Networks"
+(Kipf and Welling, 2017), https://arxiv.org/abs/1609.02907 (``aggregation="gcn"``).
 
 The net maps ``(x, edge_index)`` to one output row per vertex (class logits, or an embedding for
 link prediction), or per graph with ``pool`` set; ``embed`` returns the vertex representations
@@ -22,8 +24,9 @@ from torch_geometric.nn import global_add_pool, global_mean_pool
 from zoo.nets.neighbor_sampling import check_graph, sample_neighbors
 from zoo.nets.top_m_attention import TopMAttention
 
-__all__ = ["TANGNNLayer", "TANGNN", "POOLS", "glorot_"]
+__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "POOLS", "glorot_"]
 
+AGGREGATIONS = ("sage", "gcn")
 POOLS = ("mean", "add")
 
 
@@ -49,6 +52,17 @@ class TANGNNLayer(nn.Module):
     training (all neighbours in evaluation, so predictions are deterministic); the edge term is
     present only with ``edge_dim``. A vertex without neighbours aggregates zero.
 
+    With ``aggregation="gcn"`` the mean is replaced by GCN's symmetric normalisation over the
+    (sampled) neighbourhood plus a self loop, :math:`\hat S(i) = S(i) \cup \{i\}` (existing self
+    loops are replaced by one), so that without sampling, edge features and ``root_weight`` the
+    branch equals PyG's ``GCNConv``:
+
+    .. math::
+        h_i^{\mathcal{N}} = W_{neigh} \sum_{j \in \hat S(i)} \frac{h_j + W_e e_{ji}}
+            {\sqrt{\hat d_i \hat d_j}}, \qquad \hat d_i = |\hat S(i)|
+
+    (:math:`\hat d_j` is the in-degree of :math:`j` in the same sampled graph, at least 1).
+
     Args:
         in_channels (int): input feature size.
         out_channels (int): output feature size.
@@ -63,7 +77,10 @@ class TANGNNLayer(nn.Module):
         edge_dim (int, optional): edge feature size; ``None`` ignores edge features (default: ``None``).
         root_weight (bool, optional): GraphSAGE's separate :math:`W_{root} h_i` term; with ``False``
             the vertex is averaged with its sampled neighbours instead (:math:`S(i) \cup \{i\}`,
-            PyG ``SAGEConv(root_weight=False)`` plus a self loop) (default: ``True``).
+            PyG ``SAGEConv(root_weight=False)`` plus a self loop); with ``aggregation="gcn"`` it adds
+            :math:`W_{root} h_i` on top of the self loop (default: ``True``).
+        aggregation (str, optional): neighbourhood aggregation, ``"sage"`` (the paper's mean) or
+            ``"gcn"`` (symmetric normalisation with self loops) (default: ``"sage"``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -84,10 +101,14 @@ class TANGNNLayer(nn.Module):
         orthogonal_a: bool = False,
         edge_dim: Optional[int] = None,
         root_weight: bool = True,
+        aggregation: str = "sage",
     ) -> None:
         super().__init__()
         if sample_size is not None and sample_size < 1:
             raise ValueError(f"sample_size={sample_size}; expected None (all neighbours) or an integer >= 1")
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation={aggregation!r}; expected one of {list(AGGREGATIONS)}")
+        self.aggregation = aggregation
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.sample_size = sample_size
@@ -110,20 +131,30 @@ class TANGNNLayer(nn.Module):
         self.attention.reset_parameters()
 
     def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None) -> Tensor:
-        """Mean over (sampled) in-neighbours, as a sparse product: memory O(|E| + |V| F), not O(|E| F)."""
+        """Mean (``sage``) or symmetrically normalised sum (``gcn``) over (sampled) in-neighbours, as a
+        sparse product: memory O(|E| + |V| F), not O(|E| F)."""
         num_nodes = x.size(0)
         if self.training and self.sample_size is not None:
             kept = sample_neighbors(edge_index, num_nodes, self.sample_size)
             edge_index = edge_index[:, kept]
             edge_attr = edge_attr[kept] if edge_attr is not None else None
-        if not self.root_weight:  # the vertex joins its own (sampled) neighbourhood mean
+        gcn = self.aggregation == "gcn"
+        if gcn:  # exactly one self loop per vertex, as GCNConv's add_remaining_self_loops
+            keep = edge_index[0] != edge_index[1]
+            edge_index = edge_index[:, keep]
+            edge_attr = edge_attr[keep] if edge_attr is not None else None
+        if gcn or not self.root_weight:  # the vertex joins its own (sampled) neighbourhood
             loops = torch.arange(num_nodes, device=x.device)
             edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
             if edge_attr is not None:
                 edge_attr = torch.cat([edge_attr, edge_attr.new_zeros(num_nodes, edge_attr.size(1))])
         source, target = edge_index
         degree = torch.bincount(target, minlength=num_nodes).clamp(min=1).to(x.dtype)
-        weight = (1.0 / degree)[target]
+        if gcn:
+            inv_sqrt = degree.rsqrt()
+            weight = inv_sqrt[source] * inv_sqrt[target]
+        else:
+            weight = (1.0 / degree)[target]
         adjacency = torch.sparse_coo_tensor(
             torch.stack([target, source]), weight, (num_nodes, num_nodes), check_invariants=False
         )
@@ -144,7 +175,7 @@ class TANGNNLayer(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-            f"top_m={self.attention.top_m}, sample_size={self.sample_size})"
+            f"top_m={self.attention.top_m}, sample_size={self.sample_size}, aggregation={self.aggregation})"
         )
 
 
@@ -178,6 +209,8 @@ class TANGNN(nn.Module):
         pool (str, optional): ``None``, ``"mean"`` or ``"add"`` graph pooling (default: ``None``).
         batch_norm (bool, optional): batch-normalise every layer's output (default: ``False``).
         root_weight (bool, optional): see :class:`TANGNNLayer` (default: ``True``).
+        aggregation (str, optional): ``"sage"`` (the paper's) or ``"gcn"``, see :class:`TANGNNLayer`
+            (default: ``"sage"``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
@@ -204,6 +237,7 @@ class TANGNN(nn.Module):
         pool: Optional[str] = None,
         batch_norm: bool = False,
         root_weight: bool = True,
+        aggregation: str = "sage",
         check_input: bool = True,
     ) -> None:
         super().__init__()
@@ -226,7 +260,7 @@ class TANGNN(nn.Module):
                 in_channels=in_channels if i == 0 else hidden_channels, out_channels=hidden_channels,
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
                 num_candidates=num_candidates, orthogonal_a=orthogonal_a, edge_dim=edge_dim,
-                root_weight=root_weight,
+                root_weight=root_weight, aggregation=aggregation,
             )
             for i in range(num_layers)
         )
