@@ -158,3 +158,24 @@ def test_gcn_aggregation_samples_neighbours_in_training_only():
     trained = layer.train().aggregate(x, edge_index)
     assert not torch.allclose(trained, layer.eval().aggregate(x, edge_index), atol=1e-3)
     assert torch.allclose(layer.aggregate(x, edge_index), layer.aggregate(x, edge_index))
+
+
+def test_gat_aggregation_is_gatconv_over_the_neighbourhood():
+    x, edge_index = _graph()
+    layer = TANGNNLayer(in_channels=10, out_channels=8, top_m=3, heads=4, sample_size=None, root_weight=False,
+                        aggregation="gat").eval()
+    assert layer.lin_neigh is None and layer.gat.heads == 4 and layer.gat.out_channels == 2
+    expected = layer.lin_mix(torch.cat([layer.gat(x, edge_index), layer.attention(x)], dim=-1))
+    assert torch.allclose(layer(x, edge_index), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="divisible by heads"):
+        TANGNNLayer(in_channels=10, out_channels=6, heads=4, aggregation="gat")
+    with pytest.raises(ValueError, match="gat"):
+        layer.aggregate(x, edge_index)
+
+
+def test_gat_aggregation_trains_every_parameter_with_edge_features():
+    net = _net(aggregation="gat", heads=2, edge_dim=4, lc=True)
+    x, edge_index = _graph()
+    net(x, edge_index, torch.randn(edge_index.size(1), 4)).sum().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, missing

@@ -19,14 +19,14 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import global_add_pool, global_mean_pool
+from torch_geometric.nn import GATConv, global_add_pool, global_mean_pool
 
 from zoo.nets.neighbor_sampling import check_graph, sample_neighbors
 from zoo.nets.top_m_attention import TopMAttention
 
 __all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "POOLS", "glorot_"]
 
-AGGREGATIONS = ("sage", "gcn")
+AGGREGATIONS = ("sage", "gcn", "gat")
 POOLS = ("mean", "add")
 
 
@@ -62,6 +62,10 @@ class TANGNNLayer(nn.Module):
             {\sqrt{\hat d_i \hat d_j}}, \qquad \hat d_i = |\hat S(i)|
 
     (:math:`\hat d_j` is the in-degree of :math:`j` in the same sampled graph, at least 1).
+    With ``aggregation="gat"`` the branch is PyG's ``GATConv`` (Velickovic et al., 2018,
+    https://arxiv.org/abs/1710.10903) over the (sampled) neighbourhood with self loops, ``heads``
+    heads of ``out_channels / heads`` channels concatenated, ``attention_dropout`` on its
+    coefficients and the edge features (``edge_dim``) in its scores.
 
     Args:
         in_channels (int): input feature size.
@@ -79,8 +83,9 @@ class TANGNNLayer(nn.Module):
             the vertex is averaged with its sampled neighbours instead (:math:`S(i) \cup \{i\}`,
             PyG ``SAGEConv(root_weight=False)`` plus a self loop); with ``aggregation="gcn"`` it adds
             :math:`W_{root} h_i` on top of the self loop (default: ``True``).
-        aggregation (str, optional): neighbourhood aggregation, ``"sage"`` (the paper's mean) or
-            ``"gcn"`` (symmetric normalisation with self loops) (default: ``"sage"``).
+        aggregation (str, optional): neighbourhood aggregation, ``"sage"`` (the paper's mean),
+            ``"gcn"`` (symmetric normalisation with self loops) or ``"gat"`` (graph attention)
+            (default: ``"sage"``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -114,9 +119,14 @@ class TANGNNLayer(nn.Module):
         self.sample_size = sample_size
         self.edge_dim = edge_dim
         self.root_weight = root_weight
-        self.lin_neigh = nn.Linear(in_channels, out_channels)
+        gat = aggregation == "gat"
+        if gat and out_channels % heads != 0:
+            raise ValueError(f"out_channels={out_channels} must be divisible by heads={heads} for aggregation='gat'")
+        self.lin_neigh = nn.Linear(in_channels, out_channels) if not gat else None
+        self.gat = GATConv(in_channels, out_channels // heads, heads=heads, dropout=attention_dropout,
+                           edge_dim=edge_dim) if gat else None
         self.lin_root = nn.Linear(in_channels, out_channels, bias=False) if root_weight else None
-        self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None else None
+        self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None and not gat else None
         self.attention = TopMAttention(
             in_channels=in_channels, out_channels=out_channels, top_m=top_m, heads=heads,
             dropout=attention_dropout, num_candidates=num_candidates, orthogonal_a=orthogonal_a,
@@ -128,16 +138,26 @@ class TANGNNLayer(nn.Module):
         for lin in (self.lin_neigh, self.lin_root, self.lin_edge, self.lin_mix):
             if lin is not None:
                 glorot_(lin)
+        if self.gat is not None:
+            self.gat.reset_parameters()
         self.attention.reset_parameters()
 
-    def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None) -> Tensor:
-        """Mean (``sage``) or symmetrically normalised sum (``gcn``) over (sampled) in-neighbours, as a
-        sparse product: memory O(|E| + |V| F), not O(|E| F)."""
-        num_nodes = x.size(0)
+    def sample(self, edge_index: Tensor, num_nodes: int, edge_attr: Optional[Tensor] = None
+               ) -> tuple[Tensor, Optional[Tensor]]:
+        """At most ``sample_size`` in-neighbours per vertex in training; every edge in evaluation."""
         if self.training and self.sample_size is not None:
             kept = sample_neighbors(edge_index, num_nodes, self.sample_size)
             edge_index = edge_index[:, kept]
             edge_attr = edge_attr[kept] if edge_attr is not None else None
+        return edge_index, edge_attr
+
+    def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None) -> Tensor:
+        """Mean (``sage``) or symmetrically normalised sum (``gcn``) over (sampled) in-neighbours, as a
+        sparse product: memory O(|E| + |V| F), not O(|E| F)."""
+        if self.aggregation == "gat":
+            raise ValueError("aggregate() is the linear aggregation of 'sage' and 'gcn'; 'gat' has none")
+        num_nodes = x.size(0)
+        edge_index, edge_attr = self.sample(edge_index, num_nodes, edge_attr)
         gcn = self.aggregation == "gcn"
         if gcn:  # exactly one self loop per vertex, as GCNConv's add_remaining_self_loops
             keep = edge_index[0] != edge_index[1]
@@ -166,7 +186,11 @@ class TANGNNLayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None) -> Tensor:
-        neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
+        if self.gat is not None:
+            edge_index, edge_attr = self.sample(edge_index, x.size(0), edge_attr)
+            neigh = self.gat(x, edge_index, edge_attr.to(x.dtype) if edge_attr is not None else None)
+        else:
+            neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
         attended = self.attention(x, batch)
@@ -209,7 +233,7 @@ class TANGNN(nn.Module):
         pool (str, optional): ``None``, ``"mean"`` or ``"add"`` graph pooling (default: ``None``).
         batch_norm (bool, optional): batch-normalise every layer's output (default: ``False``).
         root_weight (bool, optional): see :class:`TANGNNLayer` (default: ``True``).
-        aggregation (str, optional): ``"sage"`` (the paper's) or ``"gcn"``, see :class:`TANGNNLayer`
+        aggregation (str, optional): ``"sage"`` (the paper's), ``"gcn"`` or ``"gat"``, see :class:`TANGNNLayer`
             (default: ``"sage"``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
