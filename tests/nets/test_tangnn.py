@@ -179,3 +179,20 @@ def test_gat_aggregation_trains_every_parameter_with_edge_features():
     net(x, edge_index, torch.randn(edge_index.size(1), 4)).sum().backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, missing
+
+
+def test_gate_combine_starts_as_the_neighbourhood_branch_and_learns_the_gate():
+    x, edge_index = _graph()
+    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, aggregation="gcn",
+                        combine="gate")
+    assert layer.lin_mix is None and torch.equal(layer.gate, torch.zeros(4))
+    neigh = layer.lin_neigh(layer.aggregate(x, edge_index)) + layer.lin_root(x)
+    out = layer(x, edge_index)
+    assert torch.allclose(out, neigh, atol=1e-6)
+    out.pow(2).sum().backward()
+    assert layer.gate.grad.abs().sum() > 0
+    with torch.no_grad():
+        layer.gate.fill_(0.5)
+    assert torch.allclose(layer(x, edge_index), neigh + 0.5 * layer.attention(x), atol=1e-6)
+    with pytest.raises(ValueError, match="combine='sum'"):
+        TANGNNLayer(in_channels=10, out_channels=4, combine="sum")

@@ -24,9 +24,10 @@ from torch_geometric.nn import GATConv, global_add_pool, global_mean_pool
 from zoo.nets.neighbor_sampling import check_graph, sample_neighbors
 from zoo.nets.top_m_attention import TopMAttention
 
-__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "POOLS", "glorot_"]
+__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "COMBINES", "POOLS", "glorot_"]
 
 AGGREGATIONS = ("sage", "gcn", "gat")
+COMBINES = ("concat", "gate")
 POOLS = ("mean", "add")
 
 
@@ -67,6 +68,13 @@ class TANGNNLayer(nn.Module):
     heads of ``out_channels / heads`` channels concatenated, ``attention_dropout`` on its
     coefficients and the edge features (``edge_dim``) in its scores.
 
+    With ``combine="gate"`` the two branches are added instead, the attention scaled per channel by
+    a learnable gate :math:`\gamma` that starts at zero (the layer starts as its neighbourhood part
+    alone and learns how much top-m attention to admit):
+
+    .. math::
+        h_i' = h_i^{\mathcal{N}} + \gamma \odot \mathrm{TopMAttention}(h)_i
+
     Args:
         in_channels (int): input feature size.
         out_channels (int): output feature size.
@@ -86,6 +94,8 @@ class TANGNNLayer(nn.Module):
         aggregation (str, optional): neighbourhood aggregation, ``"sage"`` (the paper's mean),
             ``"gcn"`` (symmetric normalisation with self loops) or ``"gat"`` (graph attention)
             (default: ``"sage"``).
+        combine (str, optional): ``"concat"`` (the paper's concatenation and linear map) or
+            ``"gate"`` (sum with a zero-initialised per-channel gate on the attention) (default: ``"concat"``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -107,8 +117,12 @@ class TANGNNLayer(nn.Module):
         edge_dim: Optional[int] = None,
         root_weight: bool = True,
         aggregation: str = "sage",
+        combine: str = "concat",
     ) -> None:
         super().__init__()
+        if combine not in COMBINES:
+            raise ValueError(f"combine={combine!r}; expected one of {list(COMBINES)}")
+        self.combine = combine
         if sample_size is not None and sample_size < 1:
             raise ValueError(f"sample_size={sample_size}; expected None (all neighbours) or an integer >= 1")
         if aggregation not in AGGREGATIONS:
@@ -131,7 +145,8 @@ class TANGNNLayer(nn.Module):
             in_channels=in_channels, out_channels=out_channels, top_m=top_m, heads=heads,
             dropout=attention_dropout, num_candidates=num_candidates, orthogonal_a=orthogonal_a,
         )
-        self.lin_mix = nn.Linear(2 * out_channels, out_channels)
+        self.lin_mix = nn.Linear(2 * out_channels, out_channels) if combine == "concat" else None
+        self.gate = nn.Parameter(torch.zeros(out_channels)) if combine == "gate" else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -140,6 +155,8 @@ class TANGNNLayer(nn.Module):
                 glorot_(lin)
         if self.gat is not None:
             self.gat.reset_parameters()
+        if self.gate is not None:
+            nn.init.zeros_(self.gate)
         self.attention.reset_parameters()
 
     def sample(self, edge_index: Tensor, num_nodes: int, edge_attr: Optional[Tensor] = None
@@ -194,6 +211,8 @@ class TANGNNLayer(nn.Module):
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
         attended = self.attention(x, batch)
+        if self.gate is not None:
+            return neigh + self.gate * attended
         return self.lin_mix(torch.cat([neigh, attended], dim=-1))
 
     def __repr__(self) -> str:
@@ -235,6 +254,8 @@ class TANGNN(nn.Module):
         root_weight (bool, optional): see :class:`TANGNNLayer` (default: ``True``).
         aggregation (str, optional): ``"sage"`` (the paper's), ``"gcn"`` or ``"gat"``, see :class:`TANGNNLayer`
             (default: ``"sage"``).
+        combine (str, optional): ``"concat"`` (the paper's) or ``"gate"``, see :class:`TANGNNLayer`
+            (default: ``"concat"``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
@@ -262,6 +283,7 @@ class TANGNN(nn.Module):
         batch_norm: bool = False,
         root_weight: bool = True,
         aggregation: str = "sage",
+        combine: str = "concat",
         check_input: bool = True,
     ) -> None:
         super().__init__()
@@ -284,7 +306,7 @@ class TANGNN(nn.Module):
                 in_channels=in_channels if i == 0 else hidden_channels, out_channels=hidden_channels,
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
                 num_candidates=num_candidates, orthogonal_a=orthogonal_a, edge_dim=edge_dim,
-                root_weight=root_weight, aggregation=aggregation,
+                root_weight=root_weight, aggregation=aggregation, combine=combine,
             )
             for i in range(num_layers)
         )
