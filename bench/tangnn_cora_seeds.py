@@ -64,13 +64,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--max-epochs", type=int, default=None, help="override every experiment's max_epochs")
     parser.add_argument("--experiments", nargs="+", default=["gcn_cora", "gat_cora", "tangnn_cora"])
+    parser.add_argument("--overrides", nargs="*", default=[], help="extra Hydra overrides for every run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "tangnn_cora_seeds.md"))
     args = parser.parse_args()
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for experiment in args.experiments:
             for seed in args.seeds:
-                r = run(experiment, seed, args.max_epochs, Path(tmp) / f"{experiment}_{seed}")
+                r = run(experiment, seed, args.max_epochs, Path(tmp) / f"{experiment}_{seed}", tuple(args.overrides))
                 results.setdefault(experiment, []).append(r)
                 print(f"{experiment} seed={seed} test/acc={r['acc']:.4f} ({r['seconds']:.0f}s)", flush=True)
     budget = f"max_epochs={args.max_epochs}" if args.max_epochs is not None else "each experiment's max_epochs"
@@ -79,7 +80,9 @@ def main() -> None:
         "",
         f"Command: `nice -n 10 python bench/tangnn_cora_seeds.py --seeds {' '.join(map(str, args.seeds))}"
         + (f" --max-epochs {args.max_epochs}" if args.max_epochs is not None else "")
-        + f" --experiments {' '.join(args.experiments)}`",
+        + f" --experiments {' '.join(args.experiments)}"
+        + (f" --overrides {' '.join(args.overrides)}" if args.overrides else "")
+        + (f" --out {args.out}" if args.out != parser.get_default("out") else "") + "`",
         f"Budget: {budget}, early stopping as in each experiment, CPU (2 shared cores). "
         "Test accuracy of the best-val-accuracy checkpoint.",
         "",

@@ -113,6 +113,7 @@ def test_bad_input_raises_with_the_value():
 
 @pytest.mark.parametrize("kwargs,key", [
     (dict(num_layers=0), "num_layers"), (dict(pool="max"), "pool"), (dict(sample_size=0), "sample_size"),
+    (dict(aggregation="mean"), "aggregation"),
 ])
 def test_bad_arguments_raise(kwargs, key):
     with pytest.raises(ValueError, match=key):
@@ -127,3 +128,71 @@ def test_without_root_weight_the_vertex_joins_its_neighbourhood_mean():
     assert torch.allclose(agg[0], torch.tensor([0.5, 1.5]))
     assert torch.allclose(agg[2], x[2])  # isolated: its own features
     assert layer.lin_root is None
+
+
+def test_gcn_aggregation_equals_gcnconv_and_differs_from_sage():
+    from torch_geometric.nn import GCNConv
+
+    x, edge_index = _graph()
+    edge_index = torch.cat([edge_index, torch.tensor([[4], [4]])], dim=1)  # an existing self loop
+    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, root_weight=False,
+                        aggregation="gcn").eval()
+    conv = GCNConv(10, 4)
+    with torch.no_grad():
+        conv.lin.weight.copy_(layer.lin_neigh.weight)
+        conv.bias.copy_(layer.lin_neigh.bias)
+    assert torch.allclose(layer.lin_neigh(layer.aggregate(x, edge_index)), conv(x, edge_index), atol=1e-5)
+    sage = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, root_weight=False).eval()
+    assert not torch.allclose(layer.aggregate(x, edge_index), sage.aggregate(x, edge_index), atol=1e-3)
+    assert "aggregation=gcn" in repr(layer)
+    # the net passes the option to every layer; isolated vertices keep their own (self-loop) features
+    net = _net(aggregation="gcn")
+    assert all(layer.aggregation == "gcn" for layer in net.layers)
+    assert torch.allclose(layer.aggregate(x, torch.empty(2, 0, dtype=torch.long)), x)
+
+
+def test_gcn_aggregation_samples_neighbours_in_training_only():
+    x, edge_index = _graph(e=300)
+    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=2, aggregation="gcn")
+    torch.manual_seed(0)
+    trained = layer.train().aggregate(x, edge_index)
+    assert not torch.allclose(trained, layer.eval().aggregate(x, edge_index), atol=1e-3)
+    assert torch.allclose(layer.aggregate(x, edge_index), layer.aggregate(x, edge_index))
+
+
+def test_gat_aggregation_is_gatconv_over_the_neighbourhood():
+    x, edge_index = _graph()
+    layer = TANGNNLayer(in_channels=10, out_channels=8, top_m=3, heads=4, sample_size=None, root_weight=False,
+                        aggregation="gat").eval()
+    assert layer.lin_neigh is None and layer.gat.heads == 4 and layer.gat.out_channels == 2
+    expected = layer.lin_mix(torch.cat([layer.gat(x, edge_index), layer.attention(x)], dim=-1))
+    assert torch.allclose(layer(x, edge_index), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="divisible by heads"):
+        TANGNNLayer(in_channels=10, out_channels=6, heads=4, aggregation="gat")
+    with pytest.raises(ValueError, match="gat"):
+        layer.aggregate(x, edge_index)
+
+
+def test_gat_aggregation_trains_every_parameter_with_edge_features():
+    net = _net(aggregation="gat", heads=2, edge_dim=4, lc=True)
+    x, edge_index = _graph()
+    net(x, edge_index, torch.randn(edge_index.size(1), 4)).sum().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, missing
+
+
+def test_gate_combine_starts_as_the_neighbourhood_branch_and_learns_the_gate():
+    x, edge_index = _graph()
+    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, aggregation="gcn",
+                        combine="gate")
+    assert layer.lin_mix is None and torch.equal(layer.gate, torch.zeros(4))
+    neigh = layer.lin_neigh(layer.aggregate(x, edge_index)) + layer.lin_root(x)
+    out = layer(x, edge_index)
+    assert torch.allclose(out, neigh, atol=1e-6)
+    out.pow(2).sum().backward()
+    assert layer.gate.grad.abs().sum() > 0
+    with torch.no_grad():
+        layer.gate.fill_(0.5)
+    assert torch.allclose(layer(x, edge_index), neigh + 0.5 * layer.attention(x), atol=1e-6)
+    with pytest.raises(ValueError, match="combine='sum'"):
+        TANGNNLayer(in_channels=10, out_channels=4, combine="sum")

@@ -3,7 +3,9 @@ r"""TANGNN: neighbourhood aggregation plus top-m attention, per layer; stacked, 
 "TANGNN: a Concise, Scalable and Effective Graph Neural Networks with Top-m Attention Mechanism
 for Graph Representation Learning" (Jiawei E et al., 2024), https://arxiv.org/abs/2411.15458
 Neighbourhood part: GraphSAGE, "Inductive Representation Learning on Large Graphs"
-(Hamilton et al., 2017), https://arxiv.org/abs/1706.02216
+(Hamilton et al., 2017), https://arxiv.org/abs/1706.02216 (the paper's, ``aggregation="sage"``), or
+GCN's symmetric normalisation, "Semi-Supervised Classification with Graph Convolutional Networks"
+(Kipf and Welling, 2017), https://arxiv.org/abs/1609.02907 (``aggregation="gcn"``).
 
 The net maps ``(x, edge_index)`` to one output row per vertex (class logits, or an embedding for
 link prediction), or per graph with ``pool`` set; ``embed`` returns the vertex representations
@@ -17,13 +19,15 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import global_add_pool, global_mean_pool
+from torch_geometric.nn import GATConv, global_add_pool, global_mean_pool
 
 from zoo.nets.neighbor_sampling import check_graph, sample_neighbors
 from zoo.nets.top_m_attention import TopMAttention
 
-__all__ = ["TANGNNLayer", "TANGNN", "POOLS", "glorot_"]
+__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "COMBINES", "POOLS", "glorot_"]
 
+AGGREGATIONS = ("sage", "gcn", "gat")
+COMBINES = ("concat", "gate")
 POOLS = ("mean", "add")
 
 
@@ -49,6 +53,28 @@ class TANGNNLayer(nn.Module):
     training (all neighbours in evaluation, so predictions are deterministic); the edge term is
     present only with ``edge_dim``. A vertex without neighbours aggregates zero.
 
+    With ``aggregation="gcn"`` the mean is replaced by GCN's symmetric normalisation over the
+    (sampled) neighbourhood plus a self loop, :math:`\hat S(i) = S(i) \cup \{i\}` (existing self
+    loops are replaced by one), so that without sampling, edge features and ``root_weight`` the
+    branch equals PyG's ``GCNConv``:
+
+    .. math::
+        h_i^{\mathcal{N}} = W_{neigh} \sum_{j \in \hat S(i)} \frac{h_j + W_e e_{ji}}
+            {\sqrt{\hat d_i \hat d_j}}, \qquad \hat d_i = |\hat S(i)|
+
+    (:math:`\hat d_j` is the in-degree of :math:`j` in the same sampled graph, at least 1).
+    With ``aggregation="gat"`` the branch is PyG's ``GATConv`` (Velickovic et al., 2018,
+    https://arxiv.org/abs/1710.10903) over the (sampled) neighbourhood with self loops, ``heads``
+    heads of ``out_channels / heads`` channels concatenated, ``attention_dropout`` on its
+    coefficients and the edge features (``edge_dim``) in its scores.
+
+    With ``combine="gate"`` the two branches are added instead, the attention scaled per channel by
+    a learnable gate :math:`\gamma` that starts at zero (the layer starts as its neighbourhood part
+    alone and learns how much top-m attention to admit):
+
+    .. math::
+        h_i' = h_i^{\mathcal{N}} + \gamma \odot \mathrm{TopMAttention}(h)_i
+
     Args:
         in_channels (int): input feature size.
         out_channels (int): output feature size.
@@ -63,7 +89,13 @@ class TANGNNLayer(nn.Module):
         edge_dim (int, optional): edge feature size; ``None`` ignores edge features (default: ``None``).
         root_weight (bool, optional): GraphSAGE's separate :math:`W_{root} h_i` term; with ``False``
             the vertex is averaged with its sampled neighbours instead (:math:`S(i) \cup \{i\}`,
-            PyG ``SAGEConv(root_weight=False)`` plus a self loop) (default: ``True``).
+            PyG ``SAGEConv(root_weight=False)`` plus a self loop); with ``aggregation="gcn"`` it adds
+            :math:`W_{root} h_i` on top of the self loop (default: ``True``).
+        aggregation (str, optional): neighbourhood aggregation, ``"sage"`` (the paper's mean),
+            ``"gcn"`` (symmetric normalisation with self loops) or ``"gat"`` (graph attention)
+            (default: ``"sage"``).
+        combine (str, optional): ``"concat"`` (the paper's concatenation and linear map) or
+            ``"gate"`` (sum with a zero-initialised per-channel gate on the attention) (default: ``"concat"``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -84,46 +116,82 @@ class TANGNNLayer(nn.Module):
         orthogonal_a: bool = False,
         edge_dim: Optional[int] = None,
         root_weight: bool = True,
+        aggregation: str = "sage",
+        combine: str = "concat",
     ) -> None:
         super().__init__()
+        if combine not in COMBINES:
+            raise ValueError(f"combine={combine!r}; expected one of {list(COMBINES)}")
+        self.combine = combine
         if sample_size is not None and sample_size < 1:
             raise ValueError(f"sample_size={sample_size}; expected None (all neighbours) or an integer >= 1")
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation={aggregation!r}; expected one of {list(AGGREGATIONS)}")
+        self.aggregation = aggregation
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.sample_size = sample_size
         self.edge_dim = edge_dim
         self.root_weight = root_weight
-        self.lin_neigh = nn.Linear(in_channels, out_channels)
+        gat = aggregation == "gat"
+        if gat and out_channels % heads != 0:
+            raise ValueError(f"out_channels={out_channels} must be divisible by heads={heads} for aggregation='gat'")
+        self.lin_neigh = nn.Linear(in_channels, out_channels) if not gat else None
+        self.gat = GATConv(in_channels, out_channels // heads, heads=heads, dropout=attention_dropout,
+                           edge_dim=edge_dim) if gat else None
         self.lin_root = nn.Linear(in_channels, out_channels, bias=False) if root_weight else None
-        self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None else None
+        self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None and not gat else None
         self.attention = TopMAttention(
             in_channels=in_channels, out_channels=out_channels, top_m=top_m, heads=heads,
             dropout=attention_dropout, num_candidates=num_candidates, orthogonal_a=orthogonal_a,
         )
-        self.lin_mix = nn.Linear(2 * out_channels, out_channels)
+        self.lin_mix = nn.Linear(2 * out_channels, out_channels) if combine == "concat" else None
+        self.gate = nn.Parameter(torch.zeros(out_channels)) if combine == "gate" else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for lin in (self.lin_neigh, self.lin_root, self.lin_edge, self.lin_mix):
             if lin is not None:
                 glorot_(lin)
+        if self.gat is not None:
+            self.gat.reset_parameters()
+        if self.gate is not None:
+            nn.init.zeros_(self.gate)
         self.attention.reset_parameters()
 
-    def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None) -> Tensor:
-        """Mean over (sampled) in-neighbours, as a sparse product: memory O(|E| + |V| F), not O(|E| F)."""
-        num_nodes = x.size(0)
+    def sample(self, edge_index: Tensor, num_nodes: int, edge_attr: Optional[Tensor] = None
+               ) -> tuple[Tensor, Optional[Tensor]]:
+        """At most ``sample_size`` in-neighbours per vertex in training; every edge in evaluation."""
         if self.training and self.sample_size is not None:
             kept = sample_neighbors(edge_index, num_nodes, self.sample_size)
             edge_index = edge_index[:, kept]
             edge_attr = edge_attr[kept] if edge_attr is not None else None
-        if not self.root_weight:  # the vertex joins its own (sampled) neighbourhood mean
+        return edge_index, edge_attr
+
+    def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None) -> Tensor:
+        """Mean (``sage``) or symmetrically normalised sum (``gcn``) over (sampled) in-neighbours, as a
+        sparse product: memory O(|E| + |V| F), not O(|E| F)."""
+        if self.aggregation == "gat":
+            raise ValueError("aggregate() is the linear aggregation of 'sage' and 'gcn'; 'gat' has none")
+        num_nodes = x.size(0)
+        edge_index, edge_attr = self.sample(edge_index, num_nodes, edge_attr)
+        gcn = self.aggregation == "gcn"
+        if gcn:  # exactly one self loop per vertex, as GCNConv's add_remaining_self_loops
+            keep = edge_index[0] != edge_index[1]
+            edge_index = edge_index[:, keep]
+            edge_attr = edge_attr[keep] if edge_attr is not None else None
+        if gcn or not self.root_weight:  # the vertex joins its own (sampled) neighbourhood
             loops = torch.arange(num_nodes, device=x.device)
             edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
             if edge_attr is not None:
                 edge_attr = torch.cat([edge_attr, edge_attr.new_zeros(num_nodes, edge_attr.size(1))])
         source, target = edge_index
         degree = torch.bincount(target, minlength=num_nodes).clamp(min=1).to(x.dtype)
-        weight = (1.0 / degree)[target]
+        if gcn:
+            inv_sqrt = degree.rsqrt()
+            weight = inv_sqrt[source] * inv_sqrt[target]
+        else:
+            weight = (1.0 / degree)[target]
         adjacency = torch.sparse_coo_tensor(
             torch.stack([target, source]), weight, (num_nodes, num_nodes), check_invariants=False
         )
@@ -135,16 +203,22 @@ class TANGNNLayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None) -> Tensor:
-        neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
+        if self.gat is not None:
+            edge_index, edge_attr = self.sample(edge_index, x.size(0), edge_attr)
+            neigh = self.gat(x, edge_index, edge_attr.to(x.dtype) if edge_attr is not None else None)
+        else:
+            neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
         attended = self.attention(x, batch)
+        if self.gate is not None:
+            return neigh + self.gate * attended
         return self.lin_mix(torch.cat([neigh, attended], dim=-1))
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-            f"top_m={self.attention.top_m}, sample_size={self.sample_size})"
+            f"top_m={self.attention.top_m}, sample_size={self.sample_size}, aggregation={self.aggregation})"
         )
 
 
@@ -178,6 +252,10 @@ class TANGNN(nn.Module):
         pool (str, optional): ``None``, ``"mean"`` or ``"add"`` graph pooling (default: ``None``).
         batch_norm (bool, optional): batch-normalise every layer's output (default: ``False``).
         root_weight (bool, optional): see :class:`TANGNNLayer` (default: ``True``).
+        aggregation (str, optional): ``"sage"`` (the paper's), ``"gcn"`` or ``"gat"``, see :class:`TANGNNLayer`
+            (default: ``"sage"``).
+        combine (str, optional): ``"concat"`` (the paper's) or ``"gate"``, see :class:`TANGNNLayer`
+            (default: ``"concat"``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
@@ -204,6 +282,8 @@ class TANGNN(nn.Module):
         pool: Optional[str] = None,
         batch_norm: bool = False,
         root_weight: bool = True,
+        aggregation: str = "sage",
+        combine: str = "concat",
         check_input: bool = True,
     ) -> None:
         super().__init__()
@@ -226,7 +306,7 @@ class TANGNN(nn.Module):
                 in_channels=in_channels if i == 0 else hidden_channels, out_channels=hidden_channels,
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
                 num_candidates=num_candidates, orthogonal_a=orthogonal_a, edge_dim=edge_dim,
-                root_weight=root_weight,
+                root_weight=root_weight, aggregation=aggregation, combine=combine,
             )
             for i in range(num_layers)
         )
