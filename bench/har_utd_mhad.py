@@ -161,8 +161,9 @@ def write(args, results, commands, timings, seconds: float) -> None:
     lines = [
         "# HAR on UTD-MHAD: skeleton + IMU, test subjects 2, 4, 6, 8",
         "",
-        f"Budget: seeds {args.seeds}; pre-training {args.pretrain_epochs} epochs, supervised "
-        f"{args.sup_epochs} epochs, linear evaluation {args.linear_epochs} epochs (frozen features cached); "
+        f"Budget: seeds {args.seeds}; methods {' '.join(args.methods)}; pre-training {args.pretrain_epochs} epochs, "
+        + (f"supervised {args.sup_epochs} epochs, " if "supervised" in args.methods else "")
+        + f"linear evaluation {args.linear_epochs} epochs (frozen features cached); "
         f"CPU, {args.threads} torch thread(s) under `nice -n 10` on a shared 2-core machine; "
         f"wall time {seconds / 60:.1f} min. Test accuracy / macro-F1 in %, mean ± std over seeds. "
         "Pre-trained encoders: final weights; classifiers: best by val/acc (subject 7). "
