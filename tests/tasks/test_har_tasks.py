@@ -52,3 +52,37 @@ def test_classification_options_are_checked():
         MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, modalities=["b"])
     with pytest.raises(ValueError, match=r"model\.cache_features"):
         MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, cache_features=True)
+
+
+def test_mlp_head_option_adds_linear_bn_relu_per_modality():
+    """head_hidden: CMC-CMKM's evaluation head, Linear-BN-ReLU per modality before the classifier."""
+    torch.manual_seed(0)
+    enc = {"a": torch.nn.Linear(4, 6), "b": torch.nn.Linear(3, 5)}
+    task = MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, head_hidden=8,
+                                        feature_norm=False, plot_tsne=False)
+    assert [type(m).__name__ for m in task.head["a"]] == ["Linear", "BatchNorm1d", "ReLU"]
+    assert task.head["a"][0].in_features == 6 and task.head["b"][0].in_features == 5
+    assert task.classifier.in_features == 16
+    batch = {"a": torch.randn(7, 4), "b": torch.randn(7, 3), "label": torch.zeros(7, dtype=torch.long)}
+    logits = task(batch)
+    assert logits.shape == (7, 3)
+    linear = MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam)
+    assert linear.head is None and linear.classifier.in_features == 11
+    with pytest.raises(ValueError, match=r"model\.head_hidden=0"):
+        MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, head_hidden=0)
+
+
+def test_cmc_cmkm_encoders_pretrain_and_evaluate_with_mlp_head(tmp_path):
+    """The har_cmkm encoder preset: projection heads sized from the flattened IMU features, then the
+    frozen encoders + MLP head evaluation."""
+    pre_dir, lin_dir = tmp_path / "pre", tmp_path / "lin"
+    enc = ["model/encoders=har_cmkm", "model.plot_tsne=false", "seed=0", *LIMIT]
+    cfg = compose_train(pre_dir, ["experiment=har_cmc", "trainer.max_epochs=1", *enc])
+    _, objects = cli.train(cfg)
+    assert objects["model"].projections["inertial"].in_features == 50 * 128
+    assert objects["model"].projections["skeleton"].in_features == 256
+    ckpt = pre_dir / "checkpoints" / "last.ckpt"
+    cfg = compose_train(lin_dir, ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}", "model.head_hidden=256",
+                                  "model.feature_norm=false", "trainer.max_epochs=1", *enc])
+    metrics, objects = cli.train(cfg)
+    assert {"test/acc", "test/f1"} <= set(metrics) and objects["model"].classifier.in_features == 512

@@ -12,7 +12,7 @@ Downstream tasks load ``encoders.*`` from the checkpoint
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,8 @@ class CrossModalContrastiveTask(ZooTask):
 
     Args:
         encoders: ``{modality: encoder}`` for exactly two modalities; each encoder exposes ``out_features``.
-        projections: ``{modality: projection head}`` with the same keys.
+        projections: ``{modality: projection head}`` with the same keys; a head may also be given as a
+            factory (a partial) that the task calls with ``in_features=encoder.out_features``.
         loss: a :class:`~zoo.objectives.cross_modal_contrastive.CrossModalContrastiveLoss`
             (labels are passed; it uses them only with ``use_labels``).
         optimizer: partial optimizer.
@@ -47,7 +48,7 @@ class CrossModalContrastiveTask(ZooTask):
         self,
         *,
         encoders: dict[str, nn.Module],
-        projections: dict[str, nn.Module],
+        projections: dict[str, Union[nn.Module, Callable[..., nn.Module]]],
         loss: CrossModalContrastiveLoss,
         optimizer: OptimizerFactory,
         scheduler: Optional[SchedulerFactory] = None,
@@ -62,7 +63,10 @@ class CrossModalContrastiveTask(ZooTask):
         self.save_hyperparameters(logger=False, ignore=["encoders", "projections", "loss", "optimizer", "scheduler"])
         self.modalities = list(encoders)
         self.encoders = nn.ModuleDict(encoders)
-        self.projections = nn.ModuleDict(projections)
+        self.projections = nn.ModuleDict({
+            m: p if isinstance(p, nn.Module) else p(in_features=int(self.encoders[m].out_features))
+            for m, p in projections.items()
+        })
         self.loss_fn = loss
         self.plot_tsne = plot_tsne
         self.val_loss = MeanMetric()

@@ -3,7 +3,11 @@
 One task covers the three protocols of the HAR family (arXiv 2309.01262, CMC-CMKM arXiv
 2207.07106): features :math:`h = [f_{m_1}(x^{m_1}) \\,\\Vert\\, \\ldots]` of the chosen modalities are
 concatenated and a linear classifier :math:`p(y|x) = \\mathrm{softmax}(W h + b)` is trained with
-cross-entropy (after a non-affine batch norm of :math:`h` by default).
+cross-entropy (after a non-affine batch norm of :math:`h` by default). With ``head_hidden`` the
+classifier is CMC-CMKM's head instead (``MultiModalClassifier``, arXiv 2207.07106): each modality's
+features first pass through :math:`\\mathrm{ReLU}(\\mathrm{BN}(W_m h_m))` of width ``head_hidden``,
+and the linear layer reads their concatenation; on frozen encoders this is an MLP probe, not a
+linear one.
 
 * **linear evaluation**: ``pretrained_ckpt`` set, ``freeze_encoders=true`` (encoders in eval mode,
   no gradients; ``cache_features`` reuses each recording's features after the first epoch);
@@ -80,6 +84,8 @@ class MultimodalClassificationTask(ZooTask):
             magnitude (default: ``True``).
         label_smoothing: cross-entropy label smoothing (default: ``0.0``).
         plot_tsne: write ``tsne_<modality>.png`` of the test features (default: ``True``).
+        head_hidden: width of a per-modality ``Linear-BN-ReLU`` layer before the classifier, as
+            CMC-CMKM's evaluation head (256 there) (default: ``None``: strictly linear).
 
     Metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/f1``, ``val/acc_best``,
     ``test/loss``, ``test/acc``, ``test/f1`` (macro-F1).
@@ -100,8 +106,11 @@ class MultimodalClassificationTask(ZooTask):
         feature_norm: bool = True,
         label_smoothing: float = 0.0,
         plot_tsne: bool = True,
+        head_hidden: Optional[int] = None,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
+        if head_hidden is not None and head_hidden < 1:
+            raise ValueError(f"model.head_hidden={head_hidden}; expected a positive width or null (linear classifier)")
         modalities = list(modalities) if modalities is not None else list(encoders)
         unknown = [m for m in modalities if m not in encoders]
         if not modalities or unknown:
@@ -119,13 +128,22 @@ class MultimodalClassificationTask(ZooTask):
         self.feature_norm = feature_norm
         self.label_smoothing = label_smoothing
         self.plot_tsne = plot_tsne
+        self.head_hidden = head_hidden
         if pretrained_ckpt is not None:
             load_encoder_weights(self.encoders, pretrained_ckpt)
         elif freeze_encoders:
             log.warning("model.freeze_encoders=true without model.pretrained_ckpt: linear evaluation of random encoders")
         if freeze_encoders:
             self.encoders.requires_grad_(False)
-        width = sum(int(self.encoders[m].out_features) for m in modalities)
+        widths = {m: int(self.encoders[m].out_features) for m in modalities}
+        self.head = None
+        if head_hidden is not None:
+            self.head = nn.ModuleDict({
+                m: nn.Sequential(nn.Linear(w, head_hidden), nn.BatchNorm1d(head_hidden), nn.ReLU())
+                for m, w in widths.items()
+            })
+            widths = {m: head_hidden for m in modalities}
+        width = sum(widths.values())
         # frozen features: a cumulative average (momentum=None) gives exact statistics even after
         # the few steps of a k-labels-per-class run
         momentum = None if freeze_encoders else 0.1
@@ -174,6 +192,8 @@ class MultimodalClassificationTask(ZooTask):
 
     def forward(self, batch: dict[str, Tensor], stage: str = "") -> Tensor:
         feats = self.features(batch, stage)
+        if self.head is not None:
+            feats = {m: self.head[m](feats[m]) for m in self.modalities}
         h = torch.cat([feats[m] for m in self.modalities], dim=1)
         if self.norm is not None:
             h = self.norm(h)
