@@ -92,10 +92,13 @@ class KGEModel(nn.Module, ABC):
 
     @staticmethod
     def corrupted_side(positive: Tensor, negatives: Tensor) -> tuple[Tensor, Tensor]:
-        """``(head_side, candidate)``, both ``(B, N)``: whether each negative replaced the head (else
-        the tail), and the entity it put there."""
+        """``(query_row, candidate)``, both ``(B, N)``: for each negative of positive ``b``, the row of
+        its query in ``cat([tail_queries, head_queries])`` (``b`` if it replaced the tail, ``B + b`` if
+        it replaced the head), and the entity it put there."""
+        batch = positive.size(0)
         head_side = negatives[..., 0] != positive[:, :1]
-        return head_side, torch.where(head_side, negatives[..., 0], negatives[..., 2])
+        query_row = torch.arange(batch, device=positive.device).unsqueeze(1) + batch * head_side.long()
+        return query_row, torch.where(head_side, negatives[..., 0], negatives[..., 2])
 
     def post_update_(self) -> None:
         """Apply constraints after an optimiser step (default: none)."""

@@ -78,7 +78,7 @@ class RotatE(KGEModel):
         so the entity table's gradient is scattered once per step.
         """
         batch, num = negatives.shape[:2]
-        head_side, candidate = self.corrupted_side(positive, negatives)
+        query_row, candidate = self.corrupted_side(positive, negatives)
         index = torch.cat([positive[:, 0], positive[:, 2], candidate.reshape(-1)])
         emb = nn.functional.embedding(index, self.entity_embedding.view(self.num_entities, -1))
         # split, not slices: its backward concatenates instead of zero-filling the whole gather per slice
@@ -88,8 +88,7 @@ class RotatE(KGEModel):
         tail_query = self.rotate(h, rel)
         head_query = self.rotate(t, rel * rel.new_tensor([1.0, -1.0]))
         queries = torch.cat([tail_query, head_query])
-        rows = torch.arange(batch, device=positive.device).unsqueeze(1) + batch * head_side.long()
-        return -self._norm(tail_query - t), -self._norm(cand - queries[rows])
+        return -self._norm(tail_query - t), -self._norm(cand - queries[query_row])
 
     def _l2_all(self, query: Tensor) -> Tensor:
         # ||q - e||^2 = |q|^2 + |e|^2 - 2 <q, e> over the real view; |q|=|e_h| since |r|=1

@@ -51,13 +51,12 @@ class TransE(KGEModel):
         r"""Training scores with one query per positive: a corrupted tail scores
         :math:`\lVert t' - (h + r) \rVert` and a corrupted head :math:`\lVert h' - (t - r) \rVert`."""
         batch = len(positive)
-        head_side, candidate = self.corrupted_side(positive, negatives)
+        query_row, candidate = self.corrupted_side(positive, negatives)
         h, t = self.entity(positive[:, 0]), self.entity(positive[:, 2])
         rel = self.relation(positive[:, 1])
         queries = torch.cat([h + rel, t - rel])
-        rows = torch.arange(batch, device=positive.device).unsqueeze(1) + batch * head_side.long()
         norm = lambda x: torch.linalg.vector_norm(x, ord=self.p_norm, dim=-1)  # noqa: E731
-        return -norm(queries[:batch] - t), -norm(self.entity(candidate) - queries[rows])
+        return -norm(queries[:batch] - t), -norm(self.entity(candidate) - queries[query_row])
 
     def score_tails(self, h: Tensor, r: Tensor) -> Tensor:
         return -torch.cdist(self.entity(h) + self.relation(r), self.entity_embedding, p=self.p_norm)
