@@ -252,8 +252,9 @@ class CapsuleEnsembleTask(ZooTask):
     # -- pooled warm-up -------------------------------------------------------------------------------
     @property
     def in_pooled_warmup(self) -> bool:
-        """Whether the domain networks are tied to network 0 in the current epoch."""
-        return self.per_domain and len(self.nets) > 1 and self.current_epoch < self.pooled_warmup_epochs
+        """Whether the domain networks are tied to network 0 in the current epoch (there is more than
+        one network only with ``per_domain``)."""
+        return len(self.nets) > 1 and self.current_epoch < self.pooled_warmup_epochs
 
     @torch.no_grad()
     def tie_nets(self, optimizer: Optional[torch.optim.Optimizer] = None) -> None:
@@ -276,8 +277,7 @@ class CapsuleEnsembleTask(ZooTask):
             self.tie_nets()
 
     def on_train_epoch_start(self) -> None:
-        if self.per_domain and len(self.nets) > 1 and self.pooled_warmup_epochs > 0 \
-                and self.current_epoch == self.pooled_warmup_epochs:
+        if len(self.nets) > 1 and 0 < self.pooled_warmup_epochs == self.current_epoch:
             optimizers = self.optimizers(use_pl_optimizer=False)
             optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
             self.tie_nets(optimizer)
