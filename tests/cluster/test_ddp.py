@@ -62,6 +62,16 @@ def _mpt_teachers(folder: Path) -> list[str]:
     return ["model=mpt", *mpt_teacher_overrides(folder)]
 
 
+# Capsule ensemble, mini-batch: data.batch_size is per process, so 1 x 64 = 2 x 32; 2 epochs of 4
+# batches; smaller nets; no dropout (masks are drawn per process). Polarity accuracy is still at chance
+# after 8 steps: the losses and the DBD's domain accuracy (synced metrics, ~0.9) tell the runs apart.
+CAPSULE_METRICS = {"val/polarity_acc": 1e-6, "val/domain_acc": 1e-6, "val/loss": 1e-5,
+                   "test/polarity_acc": 1e-6, "test/domain_acc": 1e-6, "test/loss": 1e-5}
+CAPSULE_OVERRIDES = ("model.net.dropout=0.0", "+trainer.limit_train_batches=4", "model.net.embed_dim=32",
+                     "model.net.hidden_dim=32")
+CAPSULE_BATCHES = dict(single_overrides=("data.batch_size=64",), ddp_overrides=("data.batch_size=32",),
+                       max_epochs=2, reference="ddp1")
+
 DDP_CASES = [
     DDPCase("gcn_cora", {"test/acc": 1e-6, "val/acc_best": 1e-6, "val/loss": 1e-5, "test/loss": 1e-5},
             overrides=("model.net.dropout=0.0",)),
@@ -69,26 +79,15 @@ DDP_CASES = [
     # dropout stay on; re-seeded like DDP, the plain run draws the same samples and masks.
     DDPCase("tangnn_cora", {"test/acc": 1e-6, "val/acc_best": 1e-6, "val/loss": 1e-5, "test/loss": 1e-5},
             overrides=("callbacks.embedding_tsne=null",), max_epochs=5, reseed=True),
-    # Capsule ensemble (per-domain nets, DBD mixing), mini-batch: data.batch_size is per process, so
-    # 1 x 64 = 2 x 32; 2 epochs of 4 batches; smaller nets; no dropout (masks are drawn per process).
-    # Polarity accuracy is still at chance after 8 steps: the losses and the DBD's domain accuracy
-    # (synced metrics, ~0.9) are what tell the runs apart.
-    DDPCase("capsule_blitzer", {"val/polarity_acc": 1e-6, "val/domain_acc": 1e-6, "val/loss": 1e-5,
-                                "test/polarity_acc": 1e-6, "test/domain_acc": 1e-6, "test/loss": 1e-5},
-            overrides=("model.net.dropout=0.0", "+trainer.limit_train_batches=4", "model.net.embed_dim=32",
-                       "model.net.hidden_dim=32"),
-            single_overrides=("data.batch_size=64",), ddp_overrides=("data.batch_size=32",),
-            max_epochs=2, reference="ddp1"),
+    # Capsule ensemble (per-domain nets, DBD mixing), see CAPSULE_* above.
+    DDPCase("capsule_blitzer", CAPSULE_METRICS, overrides=CAPSULE_OVERRIDES, **CAPSULE_BATCHES),
     # The same with the pooled warm-up (epoch 0 tied nets trained on every domain, epoch 1 per-domain
     # fine-tuning at half the rate) and a shared embedding table: the tied copies take part in the loss with
     # zero gradients, so DDP reduces every parameter in both phases, and the switch is rank-independent.
-    DDPCase("capsule_blitzer", {"val/polarity_acc": 1e-6, "val/domain_acc": 1e-6, "val/loss": 1e-5,
-                                "test/polarity_acc": 1e-6, "test/domain_acc": 1e-6, "test/loss": 1e-5},
-            overrides=("model.net.dropout=0.0", "+trainer.limit_train_batches=4", "model.net.embed_dim=32",
-                       "model.net.hidden_dim=32", "model.pooled_warmup_epochs=1", "model.finetune_lr_scale=0.5",
+    DDPCase("capsule_blitzer", CAPSULE_METRICS,
+            overrides=(*CAPSULE_OVERRIDES, "model.pooled_warmup_epochs=1", "model.finetune_lr_scale=0.5",
                        "model.share_embeddings=true"),
-            single_overrides=("data.batch_size=64",), ddp_overrides=("data.batch_size=32",),
-            max_epochs=2, reference="ddp1", id="capsule_blitzer_pooled_warmup"),
+            id="capsule_blitzer_pooled_warmup", **CAPSULE_BATCHES),
     # MPT update (old + reference teachers, margin bias, focal distillation) on 1,024 Fashion-MNIST
     # images: data.batch_size (128) is global, halved per process; batch norm off (no CPU SyncBN).
     # Accuracies and flip rates agree exactly; the losses to ~1e-4 (measured 7e-5 on 2.86): SGD with
