@@ -28,11 +28,11 @@ import re
 from typing import Optional, Sequence
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.loader import DataLoader
 from torch_geometric.utils import to_undirected
+
+from zoo.data.full_graph import FullGraphDataModule
 
 __all__ = ["CitationSentimentDataModule", "read_citation_tsv", "read_aan_titles"]
 
@@ -108,7 +108,7 @@ def _stratified_masks(y: Tensor, num_classes: int, val_fraction: float, test_fra
     return masks[0], masks[1], masks[2]
 
 
-class CitationSentimentDataModule(LightningDataModule):
+class CitationSentimentDataModule(FullGraphDataModule):
     """One citation graph with sentiment-labelled citing sentences, served as one full batch.
 
     The batch holds ``x`` (title embeddings), ``edge_index`` (undirected citation graph for
@@ -243,14 +243,3 @@ class CitationSentimentDataModule(LightningDataModule):
         weights = counts.sum() / (self.num_classes * counts)
         return [float(w) for w in weights]
 
-    def _loader(self) -> DataLoader:
-        return DataLoader([self.data], batch_size=1)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader()
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader()
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader()

@@ -23,12 +23,12 @@ import os.path as osp
 from typing import Optional
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
 from torch_geometric.io.planetoid import read_file
-from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import NormalizeFeatures
+
+from zoo.data.full_graph import FullGraphDataModule
 
 __all__ = ["PlanetoidDataModule", "PLANETOID_NAMES", "PLANETOID_SPLITS"]
 
@@ -86,7 +86,7 @@ def check_planetoid_raw(raw_dir: str, name: str) -> None:
         )
 
 
-class PlanetoidDataModule(LightningDataModule):
+class PlanetoidDataModule(FullGraphDataModule):
     """One Planetoid graph, served whole as a single batch (train/val/test are node masks).
 
     Args:
@@ -221,20 +221,6 @@ class PlanetoidDataModule(LightningDataModule):
     def num_nodes(self) -> int:
         return int(self.data.num_nodes)
 
-    def _loader(self) -> DataLoader:
-        return DataLoader([self.data], batch_size=1, shuffle=False)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader()
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader()
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader()
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader()
 
 
 class _DownloadTarget:
