@@ -8,8 +8,9 @@ The split is fixed (``data.split_seed=0``), and so is the batch order (the train
 generator is seeded with ``data.split_seed``); the seed changes initialisation and dropout. The
 uniform ensemble is the DBD ensemble's trained networks tested with ``model.weighting=uniform``
 (same weights, only the mixing differs). On the Persian set the ensemble and the pooled net are
-also trained with the class weights switched (``none`` if the experiment uses ``inverse`` and the
-other way round; the pooled net only with ``--ablate-pooled``), to measure what the
+also trained with the class weights switched (``none`` if the experiment uses ``inverse`` or
+``effective`` weights, else ``inverse``; the pooled net only with ``--ablate-pooled``; a pooled net
+has no warm-up, so it takes its class weights in every epoch), to measure what the
 cost-sensitive loss adds. ``--compare "LABEL=OVERRIDE OVERRIDE ..."`` (repeatable) adds an ensemble
 row trained with those overrides on top (e.g. the ensemble without the pooled warm-up). Extra Hydra
 overrides after ``--`` apply to every capsule run. The val columns are the best validation values
