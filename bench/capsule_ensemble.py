@@ -95,7 +95,8 @@ def describe(cfg) -> str:
     model, objective = cfg.model, cfg.model.objective
     weights = objective.class_weights
     if weights in ("inverse", "effective"):
-        form = f"power {objective.get('power', 1.0)}" if weights == "inverse" else f"beta {objective.get('beta', 0.999)}"
+        form = (f"power {objective.get('power', 1.0)}" if weights == "inverse"
+                else f"beta {objective.get('beta', 0.999)}")
         phase = model.get("class_weight_phase", "all")
         weights = (f"{weights} ({form}, {model.get('class_weight_counts', 'domain')} counts"
                    f"{'' if phase == 'all' else f', {phase} epochs only'})")

@@ -82,7 +82,8 @@ def test_effective_number_weights(objective):
     lengths = torch.tensor([[0.2, 0.7], [0.7, 0.2], [0.6, 0.5]])
     target = torch.tensor([0, 1, 0])
     w = weights[0][target]
-    torch.testing.assert_close(loss(lengths, target, weights[0]), (w * loss.per_sample(lengths, target)).sum() / w.sum())
+    expected = (w * loss.per_sample(lengths, target)).sum() / w.sum()
+    torch.testing.assert_close(loss(lengths, target, weights[0]), expected)
     assert "beta=0.9" in repr(loss)
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match=rf"model.objective.beta={bad}"):

@@ -33,11 +33,11 @@ class CapsuleObjective(nn.Module, ABC):
     the square root, 0 no weighting). ``effective`` is the inverse *effective number of samples*
     :math:`E_c = (1-\beta^{N_c})/(1-\beta)` of "Class-Balanced Loss Based on Effective Number of
     Samples" (Cui et al., 2019, https://arxiv.org/abs/1901.05555), normalised to sum to :math:`C`:
-    :math:`\beta = 0` gives all ones, :math:`\beta \to 1` plain inverse frequency; in between the
-    weight of a class saturates once it has more than about :math:`1/(1-\beta)` samples, so the
-    large classes get (nearly) equal weights and only the small ones are up-weighted. Dividing by :math:`\sum_n w_{y_n}` keeps the loss on the same
-    scale as the unweighted mean, so the learning rate needs no retuning. Subclasses implement only
-    :meth:`per_sample`.
+    :math:`\beta = 0` gives all ones, :math:`\beta \to 1` the ratios of plain inverse frequency; in
+    between the weight of a class saturates once it has more than about :math:`1/(1-\beta)` samples,
+    so the large classes get (nearly) equal weights and only the small ones are up-weighted.
+    Dividing by :math:`\sum_n w_{y_n}` keeps the loss on the same scale as the unweighted mean, so
+    the learning rate needs no retuning. Subclasses implement only :meth:`per_sample`.
 
     Args:
         class_weights: ``none``, ``inverse``, ``effective`` or ``custom`` (default: ``none``).
