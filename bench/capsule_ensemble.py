@@ -8,8 +8,9 @@ The split is fixed (``data.split_seed=0``), and so is the batch order (the train
 generator is seeded with ``data.split_seed``); the seed changes initialisation and dropout. The
 uniform ensemble is the DBD ensemble's trained networks tested with ``model.weighting=uniform``
 (same weights, only the mixing differs). On the Persian set the ensemble and the pooled net are
-also trained with the class weights switched (``none`` if the experiment uses ``inverse`` and the
-other way round; the pooled net only with ``--ablate-pooled``), to measure what the
+also trained with the class weights switched (``none`` if the experiment uses ``inverse`` or
+``effective`` weights, else ``inverse``; the pooled net only with ``--ablate-pooled``; a pooled net
+has no warm-up, so it takes its class weights in every epoch), to measure what the
 cost-sensitive loss adds. ``--compare "LABEL=OVERRIDE OVERRIDE ..."`` (repeatable) adds an ensemble
 row trained with those overrides on top (e.g. the ensemble without the pooled warm-up). Extra Hydra
 overrides after ``--`` apply to every capsule run. The val columns are the best validation values
@@ -93,8 +94,12 @@ def describe(cfg) -> str:
     """The capsule-run settings the table depends on, read from the composed config."""
     model, objective = cfg.model, cfg.model.objective
     weights = objective.class_weights
-    if weights == "inverse":
-        weights = f"inverse (power {objective.get('power', 1.0)}, {model.get('class_weight_counts', 'domain')} counts)"
+    if weights in ("inverse", "effective"):
+        form = (f"power {objective.get('power', 1.0)}" if weights == "inverse"
+                else f"beta {objective.get('beta', 0.999)}")
+        phase = model.get("class_weight_phase", "all")
+        weights = (f"{weights} ({form}, {model.get('class_weight_counts', 'domain')} counts"
+                   f"{'' if phase == 'all' else f', {phase} epochs only'})")
     return (f"{objective._target_.rsplit('.', 1)[-1]}, class weights {weights}, "
             f"share_embeddings={model.get('share_embeddings', False)}, "
             f"share_features={model.get('share_features', False)}, "
@@ -149,7 +154,7 @@ def main() -> None:
         base = [f"seed={seed}", *args.overrides]
         ens = capsule_run(experiment, base, args.epochs, uniform_too=True)
         settings = ens.pop("settings")
-        weighted = "class weights inverse" in settings
+        weighted = "class weights inverse" in settings or "class weights effective" in settings
         rows.setdefault("TF-IDF + LogReg", []).append(tfidf_logreg(ens.pop("datamodule"), seed))
         rows.setdefault("capsule ensemble, DBD weights", []).append(ens)
         rows.setdefault("capsule ensemble, uniform weights", []).append(ens["uniform"])
@@ -158,14 +163,16 @@ def main() -> None:
             other = capsule_run(experiment, [*base, *extra.split()], args.epochs)
             other.pop("datamodule"), other.pop("settings")
             rows.setdefault(f"capsule ensemble, DBD weights, {label}", []).append(other)
-        pooled = capsule_run(experiment, [*base, "model.per_domain=false"], args.epochs)
+        # one pooled net has no warm-up, so a class_weight_phase other than `all` does not apply to it
+        pooled_extra = ["model.per_domain=false", "model.class_weight_phase=all"]
+        pooled = capsule_run(experiment, [*base, *pooled_extra], args.epochs)
         pooled.pop("datamodule"), pooled.pop("settings")
         rows.setdefault("single pooled capsule net", []).append(pooled)
         if persian:
             switched = "none" if weighted else "inverse"
             ablations = [(f"capsule ensemble, DBD weights, class weights {switched}", [])]
             if args.ablate_pooled:
-                ablations.append((f"single pooled capsule net, class weights {switched}", ["model.per_domain=false"]))
+                ablations.append((f"single pooled capsule net, class weights {switched}", pooled_extra))
             for name, extra in ablations:
                 other = capsule_run(experiment, [*base, *extra, f"model.objective.class_weights={switched}"],
                                     args.epochs)

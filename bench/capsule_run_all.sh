@@ -10,3 +10,5 @@ nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1
 # nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs 6 --tag warmup_variants \
 #     --compare 'no pooled warm-up=model.pooled_warmup_epochs=0' --compare 'pooled warm-up + shared features=model.share_features=true' \
 #     data.max_length=48 model.class_weight_counts=domain model.objective.power=0.5
+# The 5-seed validation-only sweep and the paired bootstrap (bench/results/capsule_persian_sentiment_val_sweep.md,
+# about 12 + 16 + 8 min; commands in that file): bench/capsule_val_seeds.py, bench/capsule_paired_bootstrap.py.

@@ -63,3 +63,28 @@ def test_inverse_weight_power(objective):
     assert "power=0.5" in repr(objective(class_weights="inverse", power=0.5))
     with pytest.raises(ValueError, match=r"model.objective.power=-1"):
         objective(class_weights="inverse", power=-1)
+
+
+@pytest.mark.parametrize("objective", [MarginLoss, CapsuleCrossEntropy])
+def test_effective_number_weights(objective):
+    counts = torch.tensor([[90.0, 10.0], [50.0, 50.0]])
+    loss = objective(class_weights="effective", beta=0.9)
+    weights = loss.weights_from_counts(counts)
+    # Cui et al. 2019: w_c proportional to (1 - beta) / (1 - beta^N_c), normalised to sum to C
+    raw = torch.tensor([0.1 / (1 - 0.9 ** 90), 0.1 / (1 - 0.9 ** 10)])
+    torch.testing.assert_close(weights, torch.stack([2 * raw / raw.sum(), torch.ones(2)]))
+    assert 1.0 < float(weights[0, 1] / weights[0, 0]) < 9.0  # milder than the inverse ratio 90 / 10
+    torch.testing.assert_close(objective(class_weights="effective", beta=0.0).weights_from_counts(counts),
+                               torch.ones(2, 2))
+    # beta -> 1 approaches the inverse frequencies (same ratio)
+    near = objective(class_weights="effective", beta=1 - 1e-9).weights_from_counts(counts)
+    assert float(near[0, 1] / near[0, 0]) == pytest.approx(9.0, rel=1e-4)
+    lengths = torch.tensor([[0.2, 0.7], [0.7, 0.2], [0.6, 0.5]])
+    target = torch.tensor([0, 1, 0])
+    w = weights[0][target]
+    expected = (w * loss.per_sample(lengths, target)).sum() / w.sum()
+    torch.testing.assert_close(loss(lengths, target, weights[0]), expected)
+    assert "beta=0.9" in repr(loss)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=rf"model.objective.beta={bad}"):
+            objective(class_weights="effective", beta=bad)

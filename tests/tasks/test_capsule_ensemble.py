@@ -239,3 +239,45 @@ def test_share_features_ties_everything_but_the_routing_transformation():
             num_classes=2, num_domains=2, class_names=["neg", "pos"], domain_names=["a", "b"],
             optimizer=partial(torch.optim.Adam, lr=1e-3), share_features=True,
         )
+
+
+@pytest.mark.parametrize("phase", ["all", "warmup", "finetune"])
+def test_class_weight_phase_switches_the_weights_at_the_end_of_the_warmup(monkeypatch, phase):
+    from zoo.tasks.capsule_ensemble import CapsuleEnsembleTask
+
+    task = _task(pooled_warmup_epochs=1, class_weight_counts="pooled", class_weight_phase=phase)
+    task.fit_statistics(_Counts())
+    task.log = lambda *args, **kwargs: None
+    task.eval()  # no dropout: the loss is compared with a recomputation
+    weights = torch.tensor([120 / 184, 120 / 56])
+    batch = {"input_ids": torch.tensor([[1, 2], [3, 3], [2, 1]]), "label": torch.tensor([0, 1, 1]),
+             "domain": torch.tensor([0, 1, 1])}
+    for epoch, in_warmup in ((0, True), (1, False)):
+        monkeypatch.setattr(CapsuleEnsembleTask, "current_epoch", property(lambda self, e=epoch: e))
+        assert task.in_pooled_warmup == in_warmup
+        weighted = phase == "all" or (phase == "warmup") == in_warmup
+        for k in range(2):
+            got = task._class_weight(k)
+            assert (got is not None) == weighted
+            if weighted:
+                torch.testing.assert_close(got, weights)
+        # the training loss is the weighted or the plain mean of the per-domain margin losses
+        with torch.no_grad():
+            loss = task.training_step(batch, 0)
+            outs = [task.nets[0](batch["input_ids"])] * 2 if in_warmup else None
+            expected = 0.0
+            for k in range(2):
+                sel = batch["domain"] == k
+                out = outs[k][sel] if in_warmup else task.nets[k](batch["input_ids"][sel])
+                w = weights if weighted else None
+                expected = expected + int(sel.sum()) / 3 * task.objective(out, batch["label"][sel], w)
+        torch.testing.assert_close(loss, expected)
+
+
+def test_class_weight_phase_bad_values():
+    with pytest.raises(ValueError, match=r"model.class_weight_phase='later'.*finetune"):
+        _task(pooled_warmup_epochs=1, class_weight_phase="later")
+    with pytest.raises(ValueError, match=r"model.class_weight_phase='finetune' needs the pooled warm-up"):
+        _task(class_weight_phase="finetune")
+    with pytest.raises(ValueError, match=r"model.class_weight_phase='warmup'.*per_domain=False"):
+        _task(pooled_warmup_epochs=1, per_domain=False, class_weight_phase="warmup")

@@ -27,7 +27,7 @@ class CapsuleCrossEntropy(CapsuleObjective):
         \ell(\mathbf{a}, y) = -\log \frac{a_y}{\sum_j a_j}
 
     Args:
-        class_weights, custom_weights, power: see :class:`CapsuleObjective`.
+        class_weights, custom_weights, power, beta: see :class:`CapsuleObjective`.
     """
 
     def __init__(
@@ -36,8 +36,9 @@ class CapsuleCrossEntropy(CapsuleObjective):
         class_weights: str = "none",
         custom_weights: Optional[Sequence[float]] = None,
         power: float = 1.0,
+        beta: float = 0.999,
     ) -> None:
-        super().__init__(class_weights=class_weights, custom_weights=custom_weights, power=power)
+        super().__init__(class_weights=class_weights, custom_weights=custom_weights, power=power, beta=beta)
 
     def per_sample(self, lengths: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(torch.log(length_probabilities(lengths)), target, reduction="none")

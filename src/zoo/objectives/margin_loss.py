@@ -24,7 +24,7 @@ class MarginLoss(CapsuleObjective):
         m_plus: :math:`m^+` (default: ``0.9``).
         m_minus: :math:`m^-` (default: ``0.1``).
         lambda_: :math:`\lambda`, down-weights absent classes (default: ``0.5``).
-        class_weights, custom_weights, power: see :class:`CapsuleObjective`.
+        class_weights, custom_weights, power, beta: see :class:`CapsuleObjective`.
     """
 
     def __init__(
@@ -36,8 +36,9 @@ class MarginLoss(CapsuleObjective):
         class_weights: str = "none",
         custom_weights: Optional[Sequence[float]] = None,
         power: float = 1.0,
+        beta: float = 0.999,
     ) -> None:
-        super().__init__(class_weights=class_weights, custom_weights=custom_weights, power=power)
+        super().__init__(class_weights=class_weights, custom_weights=custom_weights, power=power, beta=beta)
         if not 0.0 <= m_minus < m_plus <= 1.0:
             raise ValueError(f"model.objective: need 0 <= m_minus < m_plus <= 1, got {m_minus}, {m_plus}")
         self.m_plus = m_plus

@@ -22,12 +22,13 @@ from zoo.objectives.capsule_cross_entropy import length_probabilities
 from zoo.objectives.capsule_objective import CapsuleObjective
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 
-__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS", "CLASS_WEIGHT_COUNTS"]
+__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS", "CLASS_WEIGHT_COUNTS", "CLASS_WEIGHT_PHASES"]
 
 log = logging.getLogger(__name__)
 
 WEIGHTINGS = ("dbd", "uniform")
 CLASS_WEIGHT_COUNTS = ("domain", "pooled")
+CLASS_WEIGHT_PHASES = ("all", "warmup", "finetune")
 
 
 def _metric_suffix(name: str) -> str:
@@ -83,6 +84,10 @@ class CapsuleEnsembleTask(ZooTask):
             learning rate is multiplied by this factor (fine-tuning with a smaller step; the scaled
             rate is part of the optimizer state, so a resumed run keeps it; a scheduler that
             recomputes rates from its base rates overrides it). Default: ``1.0``.
+        class_weight_phase: when the objective's class weights apply: ``all`` (default) epochs,
+            only the pooled ``warmup`` epochs, or only the per-domain ``finetune`` epochs after it
+            (unweighted loss in the other phase). ``warmup`` / ``finetune`` need
+            ``pooled_warmup_epochs > 0``.
 
     Metrics: ``train/loss``; ``val/loss``, ``val/polarity_acc``, ``val/polarity_f1``,
     ``val/domain_acc``, ``val/polarity_acc_best``, ``val/polarity_f1_best``; ``test/`` the same plus
@@ -109,6 +114,7 @@ class CapsuleEnsembleTask(ZooTask):
         share_features: bool = False,
         pooled_warmup_epochs: int = 0,
         finetune_lr_scale: float = 1.0,
+        class_weight_phase: str = "all",
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if weighting not in WEIGHTINGS:
@@ -138,6 +144,17 @@ class CapsuleEnsembleTask(ZooTask):
         if finetune_lr_scale is None or not finetune_lr_scale > 0:
             raise ValueError(f"model.finetune_lr_scale={finetune_lr_scale!r}; expected a number > 0")
         self.finetune_lr_scale = float(finetune_lr_scale)
+        if class_weight_phase not in CLASS_WEIGHT_PHASES:
+            raise ValueError(
+                f"model.class_weight_phase={class_weight_phase!r}; expected one of {list(CLASS_WEIGHT_PHASES)}"
+            )
+        if class_weight_phase != "all" and (self.pooled_warmup_epochs == 0 or not per_domain):
+            raise ValueError(
+                f"model.class_weight_phase={class_weight_phase!r} needs the pooled warm-up "
+                f"(model.pooled_warmup_epochs > 0 and model.per_domain=true); got "
+                f"pooled_warmup_epochs={self.pooled_warmup_epochs}, per_domain={per_domain}"
+            )
+        self.class_weight_phase = class_weight_phase
         if share_embeddings and not isinstance(getattr(net, "embedding", None), nn.Embedding):
             raise ValueError(
                 f"model.share_embeddings=true needs a net with an `embedding` (nn.Embedding); "
@@ -224,7 +241,11 @@ class CapsuleEnsembleTask(ZooTask):
         return (weights.unsqueeze(-1).to(probs.dtype) * probs).sum(dim=1), degrees
 
     def _class_weight(self, k: int) -> Optional[Tensor]:
-        return self.class_weight[k] if bool(self.use_class_weight) else None
+        if not bool(self.use_class_weight):
+            return None
+        if self.class_weight_phase != "all" and self.in_pooled_warmup != (self.class_weight_phase == "warmup"):
+            return None
+        return self.class_weight[k]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         ids, y, domain = batch["input_ids"], batch["label"], batch["domain"]
