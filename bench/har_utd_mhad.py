@@ -51,7 +51,7 @@ LINEAR = {
     "inertial": ["model.modalities=[inertial]"],
 }
 #: CMC-CMKM's evaluation head on the frozen encoders: Linear-BN-ReLU (256) per modality, then linear
-MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false"]
+MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false", "model.modality_scaling=null", "model.optimizer.lr=1e-3"]
 MLP_NAME = "frozen encoders + MLP head as CMC-CMKM"
 
 
@@ -171,7 +171,8 @@ def write(args, results, commands, timings, seconds: float) -> None:
         "",
         f"Rows named '{MLP_NAME}' train CMC-CMKM's evaluation head (a Linear-BN-ReLU layer of width 256 per "
         "modality, then a linear classifier) on the frozen encoders: an MLP probe, not linear evaluation; "
-        "the 'linear eval' rows are strictly linear (non-affine batch norm + one linear layer).",
+        "the 'linear eval' rows are strictly linear (non-affine batch norm, each modality's features L2-normalised, "
+        "one linear layer; Adam 1e-2).",
         "",
         "Wall time per run (mean over seeds): " + ", ".join(
             f"{k} {statistics.fmean(v):.0f} s" for k, v in timings.items()) + ".",
