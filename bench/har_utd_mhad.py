@@ -25,7 +25,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -51,7 +51,7 @@ LINEAR = {
     "inertial": ["model.modalities=[inertial]"],
 }
 #: CMC-CMKM's evaluation head on the frozen encoders: Linear-BN-ReLU (256) per modality, then linear
-MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false"]
+MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false", "model.modality_scaling=null", "model.optimizer.lr=1e-3"]
 MLP_NAME = "frozen encoders + MLP head as CMC-CMKM"
 
 
@@ -75,6 +75,29 @@ def run(overrides: list[str], out: Path) -> tuple[dict, str]:
     ckpt = objects["trainer"].checkpoint_callback.best_model_path
     GlobalHydra.instance().clear()
     return metrics, ckpt
+
+
+def reuse_checkpoint(overrides: list[str], folder: Path, epochs: int) -> str:
+    """The final checkpoint of an earlier pre-training run in ``folder``, checked against ``overrides``.
+
+    The run must have been composed from the same command: its stored ``seed``, ``data``, ``model`` and
+    ``trainer.max_epochs`` (unresolved) must equal those ``overrides`` compose to now.
+    """
+    ckpt = folder / "checkpoints" / f"epoch_{epochs - 1:03d}.ckpt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--reuse-pretrained: no {ckpt}")
+    stored = torch.load(ckpt, map_location="cpu", weights_only=False)[cli.CONFIG_KEY]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        cfg = OmegaConf.to_container(compose(config_name="train.yaml", overrides=overrides), resolve=False)
+    GlobalHydra.instance().clear()
+    now = {"seed": cfg["seed"], "data": cfg["data"], "model": cfg["model"], "epochs": cfg["trainer"]["max_epochs"]}
+    then = {"seed": stored["seed"], "data": stored["data"], "model": stored["model"],
+            "epochs": stored["trainer"]["max_epochs"]}
+    differ = [k for k in now if now[k] != then[k]]
+    if differ:
+        raise ValueError(f"--reuse-pretrained: {ckpt} was trained with other {differ} than {' '.join(overrides)}")
+    return str(ckpt)
 
 
 def fmt(values: list[float]) -> str:
@@ -101,6 +124,10 @@ def main() -> None:
                              "the limited-label rows then use it too")
     parser.add_argument("--overrides", nargs="*", default=[],
                         help="extra overrides for every run, e.g. model/encoders=har (the narrow encoders)")
+    parser.add_argument("--reuse-pretrained", default=None,
+                        help="work folder of an earlier run (e.g. /tmp/har_bench_xxx): evaluate its final pre-training "
+                             "checkpoints (pre_<seed>_<method>) instead of pre-training again; each checkpoint's stored "
+                             "config must match the pre-training command")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "har_utd_mhad.md"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,9 +159,12 @@ def main() -> None:
             # keep the final pre-training weights (no monitor): val/loss on one subject is a poor selector
             pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false",
                        "callbacks.model_checkpoint.monitor=null", *common]
-            tic = time.time()
-            _, ckpt = run(pre_cmd, work / f"pre_{seed}_{key}")
-            timings.setdefault(f"pre-training ({key})", []).append(time.time() - tic)
+            if args.reuse_pretrained:
+                ckpt = reuse_checkpoint(pre_cmd, Path(args.reuse_pretrained) / f"pre_{seed}_{key}", args.pretrain_epochs)
+            else:
+                tic = time.time()
+                _, ckpt = run(pre_cmd, work / f"pre_{seed}_{key}")
+                timings.setdefault(f"pre-training ({key})", []).append(time.time() - tic)
             lin_common = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}",
                           f"trainer.max_epochs={args.linear_epochs}", *common]
             views = {f"linear eval, {view}": mods for view, mods in LINEAR.items()
@@ -167,11 +197,15 @@ def write(args, results, commands, timings, seconds: float) -> None:
         f"CPU, {args.threads} torch thread(s) under `nice -n 10` on a shared 2-core machine; "
         f"wall time {seconds / 60:.1f} min. Test accuracy / macro-F1 in %, mean ± std over seeds. "
         "Pre-trained encoders: final weights; classifiers: best by val/acc (subject 7). "
-        f"Extra overrides on every run: {' '.join(args.overrides) if args.overrides else 'none'}.",
+        f"Extra overrides on every run: {' '.join(args.overrides) if args.overrides else 'none'}."
+        + (f" Pre-training not rerun: the final checkpoints of the earlier run in {args.reuse_pretrained} were "
+           "evaluated (each checkpoint's stored seed, data, model and epoch count checked equal to its command's)."
+           if args.reuse_pretrained else ""),
         "",
         f"Rows named '{MLP_NAME}' train CMC-CMKM's evaluation head (a Linear-BN-ReLU layer of width 256 per "
         "modality, then a linear classifier) on the frozen encoders: an MLP probe, not linear evaluation; "
-        "the 'linear eval' rows are strictly linear (non-affine batch norm + one linear layer).",
+        "the 'linear eval' rows are strictly linear (non-affine batch norm, each modality's features L2-normalised, "
+        "one linear layer; Adam 1e-2).",
         "",
         "Wall time per run (mean over seeds): " + ", ".join(
             f"{k} {statistics.fmean(v):.0f} s" for k, v in timings.items()) + ".",

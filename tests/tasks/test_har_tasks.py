@@ -10,7 +10,7 @@ from omegaconf import open_dict
 
 from tests.conftest import compose_train
 from zoo import cli
-from zoo.tasks.multimodal_classification import MultimodalClassificationTask
+from zoo.tasks.multimodal_classification import MultimodalClassificationTask, scale_modalities
 
 LIMIT = ["+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
 
@@ -72,6 +72,39 @@ def test_mlp_head_option_adds_linear_bn_relu_per_modality():
         MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, head_hidden=0)
 
 
+def test_modality_scaling_equalises_the_modalities_blocks():
+    """modality_scaling: each modality's block gets unit norm (l2) or is divided by sqrt(width) (sqrt_dim),
+    so a wide block (the 6400 flattened IMU features) no longer outweighs a narrow one."""
+    torch.manual_seed(0)
+    h = torch.cat([3 * torch.randn(5, 4), 0.1 * torch.randn(5, 100)], dim=1)
+    out = scale_modalities(h, [4, 100], "l2")
+    assert out.shape == h.shape
+    assert torch.allclose(out[:, :4].norm(dim=1), torch.ones(5)) and torch.allclose(out[:, 4:].norm(dim=1), torch.ones(5))
+    # direction within each block is kept
+    assert torch.allclose(out[:, 4:] * h[:, 4:].norm(dim=1, keepdim=True), h[:, 4:], atol=1e-6)
+    out = scale_modalities(h, [4, 100], "sqrt_dim")
+    assert torch.allclose(out[:, :4], h[:, :4] / 2) and torch.allclose(out[:, 4:], h[:, 4:] / 10)
+    assert scale_modalities(h, [4, 100], None) is h
+    with pytest.raises(ValueError, match=r"add up to 103, features have 104"):
+        scale_modalities(h, [4, 99], "l2")
+    with pytest.raises(ValueError, match=r"model\.modality_scaling='max'"):
+        scale_modalities(h, [4, 100], "max")
+
+    # in the task: standardised features of a wide modality get the same norm as a narrow one
+    enc = {"a": torch.nn.Linear(4, 6), "b": torch.nn.Linear(3, 600)}
+    task = MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam,
+                                        modality_scaling="l2", plot_tsne=False)
+    assert task.widths == [6, 600] and task.classifier.in_features == 606
+    seen = {}
+    task.classifier.register_forward_hook(lambda mod, inp, out: seen.update(h=inp[0]))
+    batch = {"a": torch.randn(16, 4), "b": torch.randn(16, 3), "label": torch.zeros(16, dtype=torch.long)}
+    assert task(batch).shape == (16, 3)
+    norms = [seen["h"][:, :6].norm(dim=1), seen["h"][:, 6:].norm(dim=1)]
+    assert torch.allclose(norms[0], torch.ones(16), atol=1e-5) and torch.allclose(norms[1], torch.ones(16), atol=1e-5)
+    with pytest.raises(ValueError, match=r"model\.modality_scaling='l1'"):
+        MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, modality_scaling="l1")
+
+
 def test_cmc_cmkm_encoders_pretrain_and_evaluate_with_mlp_head(tmp_path):
     """The har_cmkm encoder preset: projection heads sized from the flattened IMU features, then the
     frozen encoders + MLP head evaluation."""
@@ -83,6 +116,7 @@ def test_cmc_cmkm_encoders_pretrain_and_evaluate_with_mlp_head(tmp_path):
     assert objects["model"].projections["skeleton"].in_features == 256
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
     cfg = compose_train(lin_dir, ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}", "model.head_hidden=256",
-                                  "model.feature_norm=false", "trainer.max_epochs=1", *enc])
+                                  "model.feature_norm=false", "model.modality_scaling=null", "trainer.max_epochs=1",
+                                  *enc])
     metrics, objects = cli.train(cfg)
     assert {"test/acc", "test/f1"} <= set(metrics) and objects["model"].classifier.in_features == 512

@@ -3,7 +3,11 @@
 One task covers the three protocols of the HAR family (arXiv 2309.01262, CMC-CMKM arXiv
 2207.07106): features :math:`h = [f_{m_1}(x^{m_1}) \\,\\Vert\\, \\ldots]` of the chosen modalities are
 concatenated and a linear classifier :math:`p(y|x) = \\mathrm{softmax}(W h + b)` is trained with
-cross-entropy (after a non-affine batch norm of :math:`h` by default). With ``head_hidden`` the
+cross-entropy (after a non-affine batch norm of :math:`h` by default). ``modality_scaling`` rescales
+each modality's block :math:`h_m` so that every modality contributes alike to the classifier whatever
+its width: ``l2`` divides it by its norm, :math:`h_m / \\lVert h_m \\rVert_2` (per sample), ``sqrt_dim``
+by :math:`\\sqrt{d_m}` (after the batch norm each block then has unit expected squared norm);
+without it, the 6400 flattened IMU features outweigh the skeleton's 256. With ``head_hidden`` the
 classifier is CMC-CMKM's head instead (``MultiModalClassifier``, arXiv 2207.07106): each modality's
 features first pass through :math:`\\mathrm{ReLU}(\\mathrm{BN}(W_m h_m))` of width ``head_hidden``,
 and the linear layer reads their concatenation; on frozen encoders this is an MLP probe, not a
@@ -32,9 +36,34 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 from zoo.tasks.embedding_plot import save_tsne
 
-__all__ = ["MultimodalClassificationTask", "load_encoder_weights"]
+__all__ = ["MultimodalClassificationTask", "load_encoder_weights", "MODALITY_SCALINGS", "scale_modalities"]
 
 log = logging.getLogger(__name__)
+
+#: per-modality rescaling of the concatenated features (``None``: none)
+MODALITY_SCALINGS = ("l2", "sqrt_dim")
+
+
+def scale_modalities(h: Tensor, widths: Sequence[int], scaling: Optional[str]) -> Tensor:
+    """Rescale each modality's block of ``h`` (``(B, sum(widths))``) as ``scaling`` says.
+
+    ``l2``: every block divided by its per-sample L2 norm (each block then has norm 1);
+    ``sqrt_dim``: block :math:`m` divided by :math:`\\sqrt{d_m}`; ``None``: ``h`` unchanged.
+
+    :raises ValueError: an unknown ``scaling``, or widths that do not add up to ``h``'s width.
+    """
+    if scaling is None:
+        return h
+    if scaling not in MODALITY_SCALINGS:
+        raise ValueError(f"model.modality_scaling={scaling!r}; expected null or one of {list(MODALITY_SCALINGS)}")
+    if sum(widths) != h.shape[-1]:
+        raise ValueError(f"modality widths {list(widths)} add up to {sum(widths)}, features have {h.shape[-1]}")
+    blocks = torch.split(h, list(widths), dim=-1)
+    if scaling == "l2":
+        blocks = [F.normalize(b, dim=-1) for b in blocks]
+    else:
+        blocks = [b / b.shape[-1] ** 0.5 for b in blocks]
+    return torch.cat(blocks, dim=-1)
 
 
 def load_encoder_weights(encoders: nn.ModuleDict, ckpt_path: str) -> None:
@@ -86,6 +115,9 @@ class MultimodalClassificationTask(ZooTask):
         plot_tsne: write ``tsne_<modality>.png`` of the test features (default: ``True``).
         head_hidden: width of a per-modality ``Linear-BN-ReLU`` layer before the classifier, as
             CMC-CMKM's evaluation head (256 there) (default: ``None``: strictly linear).
+        modality_scaling: ``l2`` or ``sqrt_dim``: rescale each modality's features (after
+            ``feature_norm``, or after the head) so that each modality weighs alike in the
+            classifier (see :func:`scale_modalities`) (default: ``None``: no rescaling).
 
     Metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/f1``, ``val/acc_best``,
     ``test/loss``, ``test/acc``, ``test/f1`` (macro-F1).
@@ -107,8 +139,13 @@ class MultimodalClassificationTask(ZooTask):
         label_smoothing: float = 0.0,
         plot_tsne: bool = True,
         head_hidden: Optional[int] = None,
+        modality_scaling: Optional[str] = None,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
+        if modality_scaling is not None and modality_scaling not in MODALITY_SCALINGS:
+            raise ValueError(
+                f"model.modality_scaling={modality_scaling!r}; expected null or one of {list(MODALITY_SCALINGS)}"
+            )
         if head_hidden is not None and head_hidden < 1:
             raise ValueError(f"model.head_hidden={head_hidden}; expected a positive width or null (linear classifier)")
         modalities = list(modalities) if modalities is not None else list(encoders)
@@ -129,6 +166,7 @@ class MultimodalClassificationTask(ZooTask):
         self.label_smoothing = label_smoothing
         self.plot_tsne = plot_tsne
         self.head_hidden = head_hidden
+        self.modality_scaling = modality_scaling
         if pretrained_ckpt is not None:
             load_encoder_weights(self.encoders, pretrained_ckpt)
         elif freeze_encoders:
@@ -143,6 +181,7 @@ class MultimodalClassificationTask(ZooTask):
                 for m, w in widths.items()
             })
             widths = {m: head_hidden for m in modalities}
+        self.widths = [widths[m] for m in modalities]
         width = sum(widths.values())
         # frozen features: a cumulative average (momentum=None) gives exact statistics even after
         # the few steps of a k-labels-per-class run
@@ -197,6 +236,7 @@ class MultimodalClassificationTask(ZooTask):
         h = torch.cat([feats[m] for m in self.modalities], dim=1)
         if self.norm is not None:
             h = self.norm(h)
+        h = scale_modalities(h, self.widths, self.modality_scaling)
         return self.classifier(F.dropout(h, p=self.dropout, training=self.training))
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
