@@ -112,6 +112,10 @@ def test_per_head_selection_shapes_and_each_head_picks_its_own_vertices():
     assert out.shape == (30, 12) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="head"):
         layer.select(x)  # per-head selection needs the head index
+    sampled = _layer(top_m=2, num_candidates=5, per_head_selection=True).train()
+    x = torch.randn(100, 8)
+    index, *_ = sampled.select(x, head=1, all_scores=sampled.scores(x), generator=torch.Generator().manual_seed(0))
+    assert index.numel() == 2 and sampled(x).shape == (100, 12)
 
 
 def test_per_head_selection_with_one_head_equals_the_shared_vector():

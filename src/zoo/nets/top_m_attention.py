@@ -148,8 +148,10 @@ class TopMAttention(nn.Module):
         return (x @ a.t()) / (x.norm(dim=-1, keepdim=True) * a.norm(dim=-1)).clamp_min(1e-8)
 
     def select(self, x: Tensor, batch: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
-               head: Optional[int] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Indices of the top-m vertices (of head ``head``'s vector with ``per_head_selection``).
+               head: Optional[int] = None, all_scores: Optional[Tensor] = None
+               ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Indices of the top-m vertices (of head ``head``'s vector with ``per_head_selection``);
+        ``all_scores`` passes ``scores(x)`` when already computed (once for all heads).
 
         :returns: ``(index, graph, slot, score)``: the selected vertices, the graph each belongs
             to, its rank within its graph, and its score; each of shape ``(selected,)``.
@@ -161,15 +163,17 @@ class TopMAttention(nn.Module):
             candidates = None
             if self.training and self.num_candidates is not None and num_nodes > self.num_candidates:
                 candidates = torch.randperm(num_nodes, generator=generator, device=x.device)[: self.num_candidates]
-            pool = x if candidates is None else x[candidates]
-            score = self.scores(pool)
-            score, index = (score if head is None else score[:, head]).topk(min(self.top_m, pool.size(0)))
+            if all_scores is None:
+                score = self.scores(x if candidates is None else x[candidates])
+            else:
+                score = all_scores if candidates is None else all_scores[candidates]
+            score, index = (score if head is None else score[:, head]).topk(min(self.top_m, score.size(0)))
             if candidates is not None:
                 index = candidates[index]
             zeros = torch.zeros_like(index)
             return index, zeros, torch.arange(index.numel(), device=x.device), score
         # per graph: order by score, then (stably) by graph, and keep the first m of each graph
-        score = self.scores(x)
+        score = self.scores(x) if all_scores is None else all_scores
         score = score if head is None else score[:, head]
         order = score.argsort(descending=True)
         order = order[batch[order].argsort(stable=True)]
@@ -195,9 +199,9 @@ class TopMAttention(nn.Module):
             value = self.lin_v(selected) * torch.sigmoid(score).unsqueeze(-1)
             return self.lin_o(self._attend_graphs(query, key, value, graph, slot, batch, self.heads, p))
         # one top-m set per head: head k's d channels of W_k, W_v applied to its own m vertices
-        d, outs = self.head_dim, []
+        d, outs, all_scores = self.head_dim, [], self.scores(x)
         for k in range(self.heads):
-            index, graph, slot, score = self.select(x, batch, generator, head=k)
+            index, graph, slot, score = self.select(x, batch, generator, head=k, all_scores=all_scores)
             selected = x[index]
             rows = slice(k * d, (k + 1) * d)
             key = F.linear(selected, self.lin_k.weight[rows])
