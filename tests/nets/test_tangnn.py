@@ -113,7 +113,8 @@ def test_bad_input_raises_with_the_value():
 
 @pytest.mark.parametrize("kwargs,key", [
     (dict(num_layers=0), "num_layers"), (dict(pool="max"), "pool"), (dict(sample_size=0), "sample_size"),
-    (dict(aggregation="mean"), "aggregation"),
+    (dict(aggregation="mean"), "aggregation"), (dict(attention_input="output"), "attention_input"),
+    (dict(per_head_selection=1), "per_head_selection"),
 ])
 def test_bad_arguments_raise(kwargs, key):
     with pytest.raises(ValueError, match=key):
@@ -196,3 +197,25 @@ def test_gate_combine_starts_as_the_neighbourhood_branch_and_learns_the_gate():
     assert torch.allclose(layer(x, edge_index), neigh + 0.5 * layer.attention(x), atol=1e-6)
     with pytest.raises(ValueError, match="combine='sum'"):
         TANGNNLayer(in_channels=10, out_channels=4, combine="sum")
+
+
+def test_attention_on_the_neighbourhood_output():
+    x, edge_index = _graph()
+    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, heads=2, sample_size=None, combine="gate",
+                        attention_input="neighbourhood", per_head_selection=True).eval()
+    assert layer.attention.in_channels == 4 and layer.attention.a.shape == (2, 4)
+    with torch.no_grad():
+        layer.gate.fill_(0.5)
+    neigh = layer.lin_neigh(layer.aggregate(x, edge_index)) + layer.lin_root(x)
+    assert torch.allclose(layer(x, edge_index), neigh + 0.5 * layer.attention(neigh), atol=1e-6)
+    # the net passes both options to every layer, trains every parameter and stays equivariant
+    net = _net(heads=2, attention_input="neighbourhood", per_head_selection=True, lc=True)
+    assert all(lay.attention_input == "neighbourhood" and lay.attention.per_head_selection for lay in net.layers)
+    net(x, edge_index).sum().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, missing
+    net.eval()
+    perm = torch.randperm(30)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(30)
+    assert torch.allclose(net(x, edge_index)[perm], net(x[perm], inverse[edge_index]), atol=1e-5)

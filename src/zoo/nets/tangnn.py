@@ -24,10 +24,11 @@ from torch_geometric.nn import GATConv, global_add_pool, global_mean_pool
 from zoo.nets.neighbor_sampling import check_graph, sample_neighbors
 from zoo.nets.top_m_attention import TopMAttention
 
-__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "COMBINES", "POOLS", "glorot_"]
+__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "ATTENTION_INPUTS", "COMBINES", "POOLS", "glorot_"]
 
 AGGREGATIONS = ("sage", "gcn", "gat")
 COMBINES = ("concat", "gate")
+ATTENTION_INPUTS = ("input", "neighbourhood")
 POOLS = ("mean", "add")
 
 
@@ -75,6 +76,13 @@ class TANGNNLayer(nn.Module):
     .. math::
         h_i' = h_i^{\mathcal{N}} + \gamma \odot \mathrm{TopMAttention}(h)_i
 
+    With ``attention_input="neighbourhood"`` the top-m attention reads the neighbourhood output
+    instead of the layer input (the two branches in sequence rather than in parallel; keys, values
+    and scores then come from smoothed, already mixed representations), e.g. with ``combine="gate"``:
+
+    .. math::
+        h_i' = h_i^{\mathcal{N}} + \gamma \odot \mathrm{TopMAttention}(h^{\mathcal{N}})_i
+
     Args:
         in_channels (int): input feature size.
         out_channels (int): output feature size.
@@ -86,6 +94,8 @@ class TANGNNLayer(nn.Module):
         num_candidates (int, optional): random candidate-set size for the top-m in training
             (default: ``None``: every vertex).
         orthogonal_a (bool, optional): keep ``a`` orthogonal to the mean feature (default: ``False``).
+        per_head_selection (bool, optional): one auxiliary vector and top-m set per attention head,
+            see :class:`~zoo.nets.top_m_attention.TopMAttention` (default: ``False``).
         edge_dim (int, optional): edge feature size; ``None`` ignores edge features (default: ``None``).
         root_weight (bool, optional): GraphSAGE's separate :math:`W_{root} h_i` term; with ``False``
             the vertex is averaged with its sampled neighbours instead (:math:`S(i) \cup \{i\}`,
@@ -96,6 +106,8 @@ class TANGNNLayer(nn.Module):
             (default: ``"sage"``).
         combine (str, optional): ``"concat"`` (the paper's concatenation and linear map) or
             ``"gate"`` (sum with a zero-initialised per-channel gate on the attention) (default: ``"concat"``).
+        attention_input (str, optional): what the top-m attention reads, ``"input"`` (the layer input,
+            the paper's) or ``"neighbourhood"`` (the neighbourhood branch's output) (default: ``"input"``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -114,12 +126,17 @@ class TANGNNLayer(nn.Module):
         attention_dropout: float = 0.0,
         num_candidates: Optional[int] = None,
         orthogonal_a: bool = False,
+        per_head_selection: bool = False,
         edge_dim: Optional[int] = None,
         root_weight: bool = True,
         aggregation: str = "sage",
         combine: str = "concat",
+        attention_input: str = "input",
     ) -> None:
         super().__init__()
+        if attention_input not in ATTENTION_INPUTS:
+            raise ValueError(f"attention_input={attention_input!r}; expected one of {list(ATTENTION_INPUTS)}")
+        self.attention_input = attention_input
         if combine not in COMBINES:
             raise ValueError(f"combine={combine!r}; expected one of {list(COMBINES)}")
         self.combine = combine
@@ -142,8 +159,9 @@ class TANGNNLayer(nn.Module):
         self.lin_root = nn.Linear(in_channels, out_channels, bias=False) if root_weight else None
         self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None and not gat else None
         self.attention = TopMAttention(
-            in_channels=in_channels, out_channels=out_channels, top_m=top_m, heads=heads,
-            dropout=attention_dropout, num_candidates=num_candidates, orthogonal_a=orthogonal_a,
+            in_channels=in_channels if attention_input == "input" else out_channels, out_channels=out_channels,
+            top_m=top_m, heads=heads, dropout=attention_dropout, num_candidates=num_candidates,
+            orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
         )
         self.lin_mix = nn.Linear(2 * out_channels, out_channels) if combine == "concat" else None
         self.gate = nn.Parameter(torch.zeros(out_channels)) if combine == "gate" else None
@@ -210,7 +228,7 @@ class TANGNNLayer(nn.Module):
             neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
-        attended = self.attention(x, batch)
+        attended = self.attention(x if self.attention_input == "input" else neigh, batch)
         if self.gate is not None:
             return neigh + self.gate * attended
         return self.lin_mix(torch.cat([neigh, attended], dim=-1))
@@ -247,6 +265,8 @@ class TANGNN(nn.Module):
         attention_dropout (float, optional): dropout on attention weights (default: ``0.0``).
         num_candidates (int, optional): random top-m candidate set size in training (default: ``None``).
         orthogonal_a (bool, optional): keep ``a`` orthogonal to the mean feature (default: ``False``).
+        per_head_selection (bool, optional): one top-m set per attention head, see :class:`TANGNNLayer`
+            (default: ``False``).
         lc (bool, optional): concatenate every layer's output before the head (default: ``False``).
         edge_dim (int, optional): edge feature size used in aggregation (default: ``None``).
         pool (str, optional): ``None``, ``"mean"`` or ``"add"`` graph pooling (default: ``None``).
@@ -256,6 +276,8 @@ class TANGNN(nn.Module):
             (default: ``"sage"``).
         combine (str, optional): ``"concat"`` (the paper's) or ``"gate"``, see :class:`TANGNNLayer`
             (default: ``"concat"``).
+        attention_input (str, optional): ``"input"`` (the paper's) or ``"neighbourhood"``, see
+            :class:`TANGNNLayer` (default: ``"input"``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
@@ -277,6 +299,7 @@ class TANGNN(nn.Module):
         attention_dropout: float = 0.0,
         num_candidates: Optional[int] = None,
         orthogonal_a: bool = False,
+        per_head_selection: bool = False,
         lc: bool = False,
         edge_dim: Optional[int] = None,
         pool: Optional[str] = None,
@@ -284,6 +307,7 @@ class TANGNN(nn.Module):
         root_weight: bool = True,
         aggregation: str = "sage",
         combine: str = "concat",
+        attention_input: str = "input",
         check_input: bool = True,
     ) -> None:
         super().__init__()
@@ -305,8 +329,9 @@ class TANGNN(nn.Module):
             TANGNNLayer(
                 in_channels=in_channels if i == 0 else hidden_channels, out_channels=hidden_channels,
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
-                num_candidates=num_candidates, orthogonal_a=orthogonal_a, edge_dim=edge_dim,
-                root_weight=root_weight, aggregation=aggregation, combine=combine,
+                num_candidates=num_candidates, orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
+                edge_dim=edge_dim, root_weight=root_weight, aggregation=aggregation, combine=combine,
+                attention_input=attention_input,
             )
             for i in range(num_layers)
         )

@@ -45,6 +45,17 @@ class TopMAttention(nn.Module):
     :math:`a_\perp = a - (a^\top \bar h)\,\bar h`, so vertices are ranked by how they differ from
     the average vertex rather than by the common direction every vertex shares.
 
+    With ``per_head_selection=True`` every head :math:`k` has its own auxiliary vector :math:`a^k`
+    and selects its own top-m set :math:`\mathcal{T}^k` (with the single :math:`a` every vertex of a
+    graph attends over the same m keys, one global context; per head, K different ones):
+
+    .. math::
+        s_j^k = \frac{h_j^\top a^k}{\lVert h_j\rVert\,\lVert a^k\rVert}, \qquad
+        o_i = W_o \big\Vert_{k=1}^{K} \sum_{j \in \mathcal{T}^k} \alpha_{ij}^{k}\,
+            \sigma(s_j^k)\, W_v^{k} h_j
+
+    (still :math:`O(|V|\,m\,d)`: each head's :math:`d / K` channels attend over its own m keys).
+
     With ``num_candidates`` set, training draws that many random vertices per forward pass and
     takes the top-m among them (the paper's sampling on large graphs); evaluation ranks all vertices.
     With a ``batch`` vector (many graphs in one batch) the top-m is taken per graph and vertices
@@ -60,6 +71,8 @@ class TopMAttention(nn.Module):
             ranks every vertex (default: ``None``).
         orthogonal_a (bool, optional): project :math:`a` orthogonally to the mean feature
             (default: ``False``).
+        per_head_selection (bool, optional): one auxiliary vector and one top-m set per head
+            (default: ``False``: the paper's single :math:`a`).
 
     Shapes:
         - **input:** node features :math:`(|V|, F_{in})`, optional batch vector :math:`(|V|)`
@@ -76,6 +89,7 @@ class TopMAttention(nn.Module):
         dropout: float = 0.0,
         num_candidates: Optional[int] = None,
         orthogonal_a: bool = False,
+        per_head_selection: bool = False,
     ) -> None:
         super().__init__()
         if top_m < 1:
@@ -90,6 +104,8 @@ class TopMAttention(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout}; expected a value in [0, 1)")
+        if not isinstance(per_head_selection, bool):
+            raise ValueError(f"per_head_selection={per_head_selection!r}; expected true or false")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.top_m = top_m
@@ -98,7 +114,9 @@ class TopMAttention(nn.Module):
         self.dropout = dropout
         self.num_candidates = num_candidates
         self.orthogonal_a = orthogonal_a
-        self.a = nn.Parameter(torch.empty(in_channels))
+        self.per_head_selection = per_head_selection
+        # (F,) shared by every head (the paper's), or (K, F): one row per head
+        self.a = nn.Parameter(torch.empty(heads, in_channels) if per_head_selection else torch.empty(in_channels))
         self.lin_q = nn.Linear(in_channels, out_channels, bias=False)
         self.lin_k = nn.Linear(in_channels, out_channels, bias=False)
         self.lin_v = nn.Linear(in_channels, out_channels, bias=False)
@@ -118,34 +136,45 @@ class TopMAttention(nn.Module):
         if not self.orthogonal_a:
             return self.a
         mean = F.normalize(x.mean(dim=0), dim=0)
-        return self.a - (self.a @ mean) * mean
+        return self.a - (self.a @ mean).unsqueeze(-1) * mean
 
     def scores(self, x: Tensor) -> Tensor:
-        r"""Cosine score :math:`s_j` of every vertex, shape :math:`(|V|)`."""
+        r"""Cosine score :math:`s_j` of every vertex, shape :math:`(|V|)`, or :math:`(|V|, K)` with
+        ``per_head_selection`` (column k scores against head k's vector)."""
         a = self.auxiliary_vector(x)
         # x @ a over the norms: one matrix-vector product, no (|V|, F) broadcast temporaries
-        return (x @ a) / (x.norm(dim=-1) * a.norm()).clamp_min(1e-8)
+        if a.dim() == 1:
+            return (x @ a) / (x.norm(dim=-1) * a.norm()).clamp_min(1e-8)
+        return (x @ a.t()) / (x.norm(dim=-1, keepdim=True) * a.norm(dim=-1)).clamp_min(1e-8)
 
-    def select(self, x: Tensor, batch: Optional[Tensor] = None, generator: Optional[torch.Generator] = None
+    def select(self, x: Tensor, batch: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
+               head: Optional[int] = None, all_scores: Optional[Tensor] = None
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Indices of the top-m vertices.
+        """Indices of the top-m vertices (of head ``head``'s vector with ``per_head_selection``);
+        ``all_scores`` passes ``scores(x)`` when already computed (once for all heads).
 
         :returns: ``(index, graph, slot, score)``: the selected vertices, the graph each belongs
             to, its rank within its graph, and its score; each of shape ``(selected,)``.
         """
+        if self.per_head_selection != (head is not None):
+            raise ValueError(f"head={head!r}; expected an integer head index exactly when per_head_selection=True")
         num_nodes = x.size(0)
         if batch is None:
             candidates = None
             if self.training and self.num_candidates is not None and num_nodes > self.num_candidates:
                 candidates = torch.randperm(num_nodes, generator=generator, device=x.device)[: self.num_candidates]
-            pool = x if candidates is None else x[candidates]
-            score, index = self.scores(pool).topk(min(self.top_m, pool.size(0)))
+            if all_scores is None:
+                score = self.scores(x if candidates is None else x[candidates])
+            else:
+                score = all_scores if candidates is None else all_scores[candidates]
+            score, index = (score if head is None else score[:, head]).topk(min(self.top_m, score.size(0)))
             if candidates is not None:
                 index = candidates[index]
             zeros = torch.zeros_like(index)
             return index, zeros, torch.arange(index.numel(), device=x.device), score
         # per graph: order by score, then (stably) by graph, and keep the first m of each graph
-        score = self.scores(x)
+        score = self.scores(x) if all_scores is None else all_scores
+        score = score if head is None else score[:, head]
         order = score.argsort(descending=True)
         order = order[batch[order].argsort(stable=True)]
         counts = torch.bincount(batch, minlength=int(batch.max()) + 1)
@@ -161,39 +190,55 @@ class TopMAttention(nn.Module):
         num_nodes = x.size(0)
         if num_nodes == 0:
             return x.new_zeros(0, self.out_channels)
-        index, graph, slot, score = self.select(x, batch, generator)
-        h, d = self.heads, self.head_dim
-        selected = x[index]
-        key = self.lin_k(selected)
-        value = self.lin_v(selected) * torch.sigmoid(score).unsqueeze(-1)
         query = self.lin_q(x)
         p = self.dropout if self.training else 0.0
+        if not self.per_head_selection:
+            index, graph, slot, score = self.select(x, batch, generator)
+            selected = x[index]
+            key = self.lin_k(selected)
+            value = self.lin_v(selected) * torch.sigmoid(score).unsqueeze(-1)
+            return self.lin_o(self._attend_graphs(query, key, value, graph, slot, batch, self.heads, p))
+        # one top-m set per head: head k's d channels of W_k, W_v applied to its own m vertices
+        d, outs, all_scores = self.head_dim, [], self.scores(x)
+        for k in range(self.heads):
+            index, graph, slot, score = self.select(x, batch, generator, head=k, all_scores=all_scores)
+            selected = x[index]
+            rows = slice(k * d, (k + 1) * d)
+            key = F.linear(selected, self.lin_k.weight[rows])
+            value = F.linear(selected, self.lin_v.weight[rows]) * torch.sigmoid(score).unsqueeze(-1)
+            outs.append(self._attend_graphs(query[:, rows], key, value, graph, slot, batch, 1, p))
+        return self.lin_o(torch.cat(outs, dim=-1))
+
+    def _attend_graphs(self, query: Tensor, key: Tensor, value: Tensor, graph: Tensor, slot: Tensor,
+                       batch: Optional[Tensor], heads: int, p: float) -> Tensor:
+        """Every vertex's ``query`` row over the selected ``key``/``value`` rows of its own graph,
+        ``heads`` heads over the channels; returns ``(|V|, channels)`` before ``W_o``."""
+        num_nodes, channels = query.shape
+        d = channels // heads
         if batch is None:
             # one graph: queries (1, K, |V|, d) over m keys (1, K, m, d)
-            q = query.view(1, num_nodes, h, d).transpose(1, 2)
-            k = key.view(1, -1, h, d).transpose(1, 2)
-            v = value.view(1, -1, h, d).transpose(1, 2)
+            q = query.view(1, num_nodes, heads, d).transpose(1, 2)
+            k = key.view(1, -1, heads, d).transpose(1, 2)
+            v = value.view(1, -1, heads, d).transpose(1, 2)
             out = self._attend(q, k, v, None, p)
-            out = out.transpose(1, 2).reshape(num_nodes, self.out_channels)
-            return self.lin_o(out)
+            return out.transpose(1, 2).reshape(num_nodes, channels)
         # many graphs: pad to (B, n_max) queries and (B, m) keys, mask absent keys
         num_graphs = int(batch.max()) + 1
         m = int(slot.max()) + 1
-        k_dense = key.new_zeros(num_graphs, m, self.out_channels)
-        v_dense = value.new_zeros(num_graphs, m, self.out_channels)
+        k_dense = key.new_zeros(num_graphs, m, channels)
+        v_dense = value.new_zeros(num_graphs, m, channels)
         k_dense[graph, slot] = key
         v_dense[graph, slot] = value
-        present = torch.zeros(num_graphs, m, dtype=torch.bool, device=x.device)
+        present = torch.zeros(num_graphs, m, dtype=torch.bool, device=query.device)
         present[graph, slot] = True
         present[:, 0] = True  # a graph without vertices attends to a zero key (its rows are dropped)
         q_dense, q_mask = to_dense_batch(query, batch, batch_size=num_graphs)
         n_max = q_dense.size(1)
-        q = q_dense.view(num_graphs, n_max, h, d).transpose(1, 2)
-        k = k_dense.view(num_graphs, m, h, d).transpose(1, 2)
-        v = v_dense.view(num_graphs, m, h, d).transpose(1, 2)
+        q = q_dense.view(num_graphs, n_max, heads, d).transpose(1, 2)
+        k = k_dense.view(num_graphs, m, heads, d).transpose(1, 2)
+        v = v_dense.view(num_graphs, m, heads, d).transpose(1, 2)
         out = self._attend(q, k, v, present[:, None, None, :], p)
-        out = out.transpose(1, 2).reshape(num_graphs, n_max, self.out_channels)[q_mask]
-        return self.lin_o(out)
+        return out.transpose(1, 2).reshape(num_graphs, n_max, channels)[q_mask]
 
     @staticmethod
     def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], p: float) -> Tensor:
@@ -211,5 +256,5 @@ class TopMAttention(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, top_m={self.top_m}, "
-            f"heads={self.heads})"
+            f"heads={self.heads}" + (", per_head_selection=True)" if self.per_head_selection else ")")
         )
