@@ -1,0 +1,86 @@
+"""Validation-only comparison of linear-probe settings on frozen HAR encoders (UTD-MHAD, subject 7).
+
+Evaluates each probe variant (Hydra overrides of ``experiment=har_linear_eval``) on the final
+pre-training checkpoints of an earlier ``bench/har_utd_mhad.py`` run (``pre_<seed>_<method>``; each
+checkpoint's stored config is checked against its pre-training command) with ``test=false``: only
+``val/acc_best`` is computed, so a choice made from this table is blind to the test subjects.
+Writes the mean validation accuracy per variant (over every seed and method) to ``--out``.
+
+    nice -n 10 python bench/har_linear_probe_val.py --pretrained /tmp/har_bench_xxx --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from har_utd_mhad import ROOT, pretrain_methods, reuse_checkpoint, run  # noqa: E402
+
+VARIANTS = {
+    "no scaling, Adam 1e-3 (earlier default)": ["model.modality_scaling=null", "model.optimizer.lr=1e-3"],
+    "no scaling, Adam 1e-2": ["model.modality_scaling=null", "model.optimizer.lr=1e-2"],
+    "no scaling, Adam 1e-3, weight decay 0.1": ["model.modality_scaling=null", "model.optimizer.lr=1e-3",
+                                                "model.optimizer.weight_decay=0.1"],
+    "sqrt_dim, Adam 1e-3": ["model.modality_scaling=sqrt_dim", "model.optimizer.lr=1e-3"],
+    "sqrt_dim, Adam 1e-2": ["model.modality_scaling=sqrt_dim", "model.optimizer.lr=1e-2"],
+    "l2, Adam 1e-3": ["model.modality_scaling=l2", "model.optimizer.lr=1e-3"],
+    "l2, Adam 1e-2 (current default)": ["model.modality_scaling=l2", "model.optimizer.lr=1e-2"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pretrained", required=True, help="work folder of a bench/har_utd_mhad.py run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--pretrain-epochs", type=int, default=18, help="epochs of the pre-training runs")
+    parser.add_argument("--linear-epochs", type=int, default=50)
+    parser.add_argument("--modalities", default="[skeleton,inertial]")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "har_linear_probe_val.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="har_probe_"))
+    methods = dict(zip(["cmc", "hn", "hn_labels"], pretrain_methods().values()))
+    val: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    start = time.time()
+    for seed in args.seeds:
+        common = [f"seed={seed}", f"data.seed={seed}", "model.plot_tsne=false"]
+        for key, pre in methods.items():
+            pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false",
+                       "callbacks.model_checkpoint.monitor=null", *common]
+            ckpt = reuse_checkpoint(pre_cmd, Path(args.pretrained) / f"pre_{seed}_{key}", args.pretrain_epochs)
+            for i, (name, extra) in enumerate(VARIANTS.items()):
+                cmd = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}", "test=false",
+                       f"trainer.max_epochs={args.linear_epochs}", f"model.modalities={args.modalities}", *common, *extra]
+                metrics, _ = run(cmd, work / f"{seed}_{key}_{i}")
+                val[name].append(float(metrics["val/acc_best"]))
+                print(f"[{time.time() - start:6.0f}s] seed {seed} {key} | {name}: val {val[name][-1]:.4f}", flush=True)
+    lines = [
+        "# Linear-probe settings on frozen UTD-MHAD encoders: validation accuracy only (subject 7)",
+        "",
+        f"Command: `nice -n 10 python bench/har_linear_probe_val.py --pretrained <folder> --seeds "
+        f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs} --linear-epochs {args.linear_epochs} "
+        f"--modalities {args.modalities}` ({(time.time() - start) / 60:.1f} min). Checkpoints: the final "
+        f"{args.pretrain_epochs}-epoch pre-training weights of CMC, hard-negative and label-aware hard-negative for "
+        "each seed (those of bench/results/har_utd_mhad.md); every probe runs with `test=false`, so no test "
+        "accuracy was computed. Mean ± std of `val/acc_best` (%) over every seed and method.",
+        "",
+        "| probe | val acc | runs |",
+        "| --- | --- | --- |",
+    ]
+    for name, values in val.items():
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        lines.append(f"| {name} | {100 * statistics.fmean(values):.2f} ± {100 * std:.2f} | {len(values)} |")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
