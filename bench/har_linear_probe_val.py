@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from har_utd_mhad import ROOT, pretrain_methods, reuse_checkpoint, run  # noqa: E402
+from har_utd_mhad import ROOT, pretrain_command, pretrain_methods, reuse_checkpoint, run  # noqa: E402
 
 VARIANTS = {
     "no scaling, Adam 1e-3 (earlier default)": ["model.modality_scaling=null", "model.optimizer.lr=1e-3"],
@@ -53,8 +53,7 @@ def main() -> None:
     for seed in args.seeds:
         common = [f"seed={seed}", f"data.seed={seed}", "model.plot_tsne=false"]
         for key, pre in methods.items():
-            pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false",
-                       "callbacks.model_checkpoint.monitor=null", *common]
+            pre_cmd = pretrain_command(pre, args.pretrain_epochs, common)
             ckpt = reuse_checkpoint(pre_cmd, Path(args.pretrained) / f"pre_{seed}_{key}", args.pretrain_epochs)
             for i, (name, extra) in enumerate(VARIANTS.items()):
                 cmd = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}", "test=false",

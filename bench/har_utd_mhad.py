@@ -77,6 +77,12 @@ def run(overrides: list[str], out: Path) -> tuple[dict, str]:
     return metrics, ckpt
 
 
+def pretrain_command(method: list[str], epochs: int, common: list[str]) -> list[str]:
+    """Overrides of one pre-training run; it keeps its final weights (no monitor: val/loss on one
+    subject is a poor selector) and skips the test pass."""
+    return [*method, f"trainer.max_epochs={epochs}", "test=false", "callbacks.model_checkpoint.monitor=null", *common]
+
+
 def reuse_checkpoint(overrides: list[str], folder: Path, epochs: int) -> str:
     """The final checkpoint of an earlier pre-training run in ``folder``, checked against ``overrides``.
 
@@ -156,9 +162,7 @@ def main() -> None:
         for key, (name, pre) in methods.items():
             if key not in args.methods:
                 continue
-            # keep the final pre-training weights (no monitor): val/loss on one subject is a poor selector
-            pre_cmd = [*pre, f"trainer.max_epochs={args.pretrain_epochs}", "test=false",
-                       "callbacks.model_checkpoint.monitor=null", *common]
+            pre_cmd = pretrain_command(pre, args.pretrain_epochs, common)
             if args.reuse_pretrained:
                 ckpt = reuse_checkpoint(pre_cmd, Path(args.reuse_pretrained) / f"pre_{seed}_{key}", args.pretrain_epochs)
             else:
