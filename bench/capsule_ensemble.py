@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,10 +69,20 @@ def compose_run(experiment: str, overrides: list[str], out_dir: str, epochs: int
     return cfg
 
 
-def capsule_run(experiment: str, overrides: list[str], epochs: int, uniform_too: bool = False) -> dict:
+@dataclass
+class CapsuleRun:
+    """One capsule training run: its metrics (the table's values), its datamodule (for the TF-IDF
+    baseline on the same split), the settings line and the class weights it was composed with."""
+
+    metrics: dict
+    datamodule: object
+    settings: str
+    class_weights: str
+
+
+def capsule_run(experiment: str, overrides: list[str], epochs: int, uniform_too: bool = False) -> CapsuleRun:
     with tempfile.TemporaryDirectory() as out_dir:
         cfg = compose_run(experiment, overrides, out_dir, epochs)
-        settings = describe(cfg)
         metrics, objects = cli.train(cfg)
         result = {k: metrics[k] for k in ("test/polarity_acc", "test/polarity_f1", "test/domain_acc")}
         for k in ("val/polarity_acc_best", "val/polarity_f1_best"):
@@ -83,11 +94,9 @@ def capsule_run(experiment: str, overrides: list[str], epochs: int, uniform_too:
             uniform = objects["trainer"].test(model=model, datamodule=objects["datamodule"], verbose=False)[0]
             result["uniform"] = {k: float(uniform[k]) for k in ("test/polarity_acc", "test/polarity_f1",
                                                                  "test/domain_acc")}
-        result["datamodule"] = objects["datamodule"]
-        result["settings"] = settings
     print(f"run {' '.join(overrides)}: " + ", ".join(
         f"{k}={v:.4f}" for k, v in result.items() if isinstance(v, float)), flush=True)
-    return result
+    return CapsuleRun(result, objects["datamodule"], describe(cfg), str(cfg.model.objective.class_weights))
 
 
 def describe(cfg) -> str:
@@ -153,31 +162,27 @@ def main() -> None:
     for seed in args.seeds:
         base = [f"seed={seed}", *args.overrides]
         ens = capsule_run(experiment, base, args.epochs, uniform_too=True)
-        settings = ens.pop("settings")
-        weighted = "class weights inverse" in settings or "class weights effective" in settings
-        rows.setdefault("TF-IDF + LogReg", []).append(tfidf_logreg(ens.pop("datamodule"), seed))
-        rows.setdefault("capsule ensemble, DBD weights", []).append(ens)
-        rows.setdefault("capsule ensemble, uniform weights", []).append(ens["uniform"])
+        settings = ens.settings
+        rows.setdefault("TF-IDF + LogReg", []).append(tfidf_logreg(ens.datamodule, seed))
+        rows.setdefault("capsule ensemble, DBD weights", []).append(ens.metrics)
+        rows.setdefault("capsule ensemble, uniform weights", []).append(ens.metrics["uniform"])
         for spec in args.compare:
             label, _, extra = spec.partition("=")
             other = capsule_run(experiment, [*base, *extra.split()], args.epochs)
-            other.pop("datamodule"), other.pop("settings")
-            rows.setdefault(f"capsule ensemble, DBD weights, {label}", []).append(other)
+            rows.setdefault(f"capsule ensemble, DBD weights, {label}", []).append(other.metrics)
         # one pooled net has no warm-up, so a class_weight_phase other than `all` does not apply to it
         pooled_extra = ["model.per_domain=false", "model.class_weight_phase=all"]
         pooled = capsule_run(experiment, [*base, *pooled_extra], args.epochs)
-        pooled.pop("datamodule"), pooled.pop("settings")
-        rows.setdefault("single pooled capsule net", []).append(pooled)
+        rows.setdefault("single pooled capsule net", []).append(pooled.metrics)
         if persian:
-            switched = "none" if weighted else "inverse"
+            switched = "inverse" if ens.class_weights == "none" else "none"
             ablations = [(f"capsule ensemble, DBD weights, class weights {switched}", [])]
             if args.ablate_pooled:
                 ablations.append((f"single pooled capsule net, class weights {switched}", pooled_extra))
             for name, extra in ablations:
                 other = capsule_run(experiment, [*base, *extra, f"model.objective.class_weights={switched}"],
                                     args.epochs)
-                other.pop("datamodule"), other.pop("settings")
-                rows.setdefault(name, []).append(other)
+                rows.setdefault(name, []).append(other.metrics)
         print(f"seed {seed} done after {time.time() - start:.0f}s", flush=True)
         for name, results in rows.items():
             print(f"  {name}: acc {fmt([r['test/polarity_acc'] for r in results])}", flush=True)
