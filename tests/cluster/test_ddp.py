@@ -22,6 +22,7 @@ an unsharded sampler or a missing gather shows up as a difference of whole sampl
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -163,3 +164,16 @@ def test_ddp_cpu_matches_single_process(case: DDPCase, tmp_path):
     ddp = _train_py(common + list(case.ddp_overrides), tmp_path / "ddp", tmp_path, devices=2)
     for name, tol in case.metrics.items():
         assert ddp[name] == pytest.approx(single[name], abs=tol), (name, ddp[name], single[name])
+
+
+@pytest.mark.multiprocess
+def test_ddp_capsule_ensemble_trains_when_a_process_batch_lacks_a_domain(tmp_path):
+    """Per-domain capsule nets under DDP with 2 documents per process and 4 domains: in every step each
+    process lacks at least two domains, whose nets then produce no loss term there. DDP (without
+    find_unused_parameters) would stop with "parameters that were not used in producing the loss";
+    the task adds the absent nets with zero gradients under DDP instead."""
+    metrics = _train_py(["experiment=capsule_blitzer", *CAPSULE_OVERRIDES, "data.batch_size=2", "seed=7",
+                         "trainer.max_epochs=1", "+trainer.limit_val_batches=2", "test=false",
+                         "callbacks.early_stopping=null", "callbacks.progress_bar=null"],
+                        tmp_path / "ddp", tmp_path, devices=2)
+    assert math.isfinite(metrics["train/loss"]) and math.isfinite(metrics["val/loss"])

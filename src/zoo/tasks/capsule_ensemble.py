@@ -13,6 +13,7 @@ import re
 from typing import Any, Optional, Sequence
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
@@ -255,10 +256,16 @@ class CapsuleEnsembleTask(ZooTask):
             loss = ids.new_zeros((), dtype=torch.float32)
             tied = self.in_pooled_warmup
             pooled_out = self.nets[0](ids) if tied else None
+            distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
             for k, net in enumerate(self.nets):
                 sel = domain == k
                 n = int(sel.sum())
                 if n == 0:
+                    if distributed and not tied:
+                        # this process's batch lacks domain k: net k joins the loss with zero gradients,
+                        # since DDP (without find_unused_parameters) must reduce the same parameters on
+                        # every process; a single process leaves the net out of the step instead
+                        loss = loss + 0.0 * sum(p.sum() for p in net.parameters())
                     continue
                 out = pooled_out[sel] if tied else net(ids[sel])
                 loss = loss + (n / y.numel()) * self.objective(out, y[sel], self._class_weight(k))
