@@ -94,11 +94,18 @@ class PlanetoidDataModule(FullGraphDataModule):
         cache_dir: where processed tensors are written (never beside the raw files).
         name: ``Cora``, ``CiteSeer`` or ``PubMed``.
         split: ``public`` (Yang et al.), ``full`` (all non-val/test nodes train) or ``random``
-            (``num_train_per_class`` per class, drawn with ``seed``).
+            (``num_train_per_class`` per class, drawn with ``seed``; then ``num_val`` validation and
+            1,000 test nodes from the rest).
         normalize_features: row-normalise bag-of-words features (default: ``True``).
         download: fetch the raw files from the Planetoid repository when missing.
         num_train_per_class: for ``split=random``.
         seed: for ``split=random``.
+        num_val: for ``split=random``: validation nodes (default 500); ``None`` = every node left
+            after the training (and test) nodes, which needs ``exclude_public_test``.
+        exclude_public_test: for ``split=random``: draw the training and validation nodes only from
+            nodes outside the public test mask and keep the public test mask as the test mask, so a
+            model-selection protocol on a random split never touches the public test nodes (they stay
+            in the graph as unlabelled nodes, the transductive setting).
     """
 
     def __init__(
@@ -112,12 +119,28 @@ class PlanetoidDataModule(FullGraphDataModule):
         download: bool = True,
         num_train_per_class: int = 20,
         seed: int = 0,
+        num_val: Optional[int] = 500,
+        exclude_public_test: bool = False,
     ) -> None:
         super().__init__()
         if name not in PLANETOID_NAMES:
             raise ValueError(f"data.name={name!r}; expected one of {list(PLANETOID_NAMES)}")
         if split not in PLANETOID_SPLITS:
             raise ValueError(f"data.split={split!r}; expected one of {list(PLANETOID_SPLITS)}")
+        if isinstance(num_train_per_class, bool) or not isinstance(num_train_per_class, int) or num_train_per_class < 1:
+            raise ValueError(f"data.num_train_per_class={num_train_per_class!r}; expected an integer >= 1")
+        if num_val is not None and (isinstance(num_val, bool) or not isinstance(num_val, int) or num_val < 1):
+            raise ValueError(f"data.num_val={num_val!r}; expected an integer >= 1 or null (every remaining node)")
+        if split != "random" and (exclude_public_test or num_val != 500):
+            raise ValueError(
+                f"data.exclude_public_test={exclude_public_test!r} and data.num_val={num_val!r} only apply to "
+                f"data.split='random' (got data.split={split!r}); leave them at false / 500"
+            )
+        if num_val is None and not exclude_public_test:
+            raise ValueError(
+                "data.num_val=null (every remaining node is validation) needs data.exclude_public_test=true, "
+                "otherwise no node is left for the 1,000 random test nodes"
+            )
         self.root = osp.abspath(root)
         # one cache per raw root, so a different root never reuses stale tensors
         tag = hashlib.sha1(self.root.encode()).hexdigest()[:8]
@@ -128,6 +151,8 @@ class PlanetoidDataModule(FullGraphDataModule):
         self.download = download
         self.num_train_per_class = num_train_per_class
         self.seed = seed
+        self.num_val = num_val
+        self.exclude_public_test = exclude_public_test
         self._data: Optional[Data] = None
 
     # -- fetching ---------------------------------------------------------------------------------
@@ -178,18 +203,36 @@ class PlanetoidDataModule(FullGraphDataModule):
 
     def _random_split(self, data: Data, num_classes: int) -> Data:
         generator = torch.Generator().manual_seed(self.seed)
+        public_test = data.test_mask.clone()
+        pool = ~public_test if self.exclude_public_test else torch.ones_like(public_test)
         train = torch.zeros(data.num_nodes, dtype=torch.bool)
         for c in range(num_classes):
-            idx = (data.y == c).nonzero().view(-1)
+            idx = ((data.y == c) & pool).nonzero().view(-1)
+            if idx.numel() < self.num_train_per_class:
+                raise ValueError(
+                    f"data.num_train_per_class={self.num_train_per_class}: class {c} of {self.name} has only "
+                    f"{idx.numel()} candidate nodes" + (" outside the public test mask" if self.exclude_public_test else "")
+                )
             idx = idx[torch.randperm(idx.numel(), generator=generator)[: self.num_train_per_class]]
             train[idx] = True
-        rest = (~train).nonzero().view(-1)
+        rest = (pool & ~train).nonzero().view(-1)
         rest = rest[torch.randperm(rest.numel(), generator=generator)]
+        num_test = 0 if self.exclude_public_test else 1000
+        num_val = rest.numel() - num_test if self.num_val is None else self.num_val
+        if num_val + num_test > rest.numel():
+            raise ValueError(
+                f"data.num_val={self.num_val}: only {rest.numel() - num_test} nodes of {self.name} are left for "
+                f"validation after {int(train.sum())} training" + ("" if self.exclude_public_test else " and 1,000 test")
+                + " nodes"
+            )
         data.train_mask = train
         data.val_mask = torch.zeros_like(train)
-        data.val_mask[rest[:500]] = True
-        data.test_mask = torch.zeros_like(train)
-        data.test_mask[rest[500:1500]] = True
+        data.val_mask[rest[:num_val]] = True
+        if self.exclude_public_test:
+            data.test_mask = public_test
+        else:
+            data.test_mask = torch.zeros_like(train)
+            data.test_mask[rest[num_val : num_val + num_test]] = True
         return data
 
     def _validate(self, data: Data) -> None:
