@@ -82,7 +82,7 @@ def test_too_many_nodes_requested_raise():
 
 
 def test_options_from_config(tmp_path):
-    cfg = compose_train(tmp_path, ["experiment=tangnn_cora", "data.split=random", "+data.exclude_public_test=true",
-                                   "+data.num_val=null", "+data.seed=1"])
+    cfg = compose_train(tmp_path, ["experiment=tangnn_cora", "data.split=random", "data.exclude_public_test=true",
+                                   "data.num_val=null", "data.seed=1"])
     dm = instantiate(cfg.data)
     assert dm.exclude_public_test and dm.num_val is None and int(dm.data.val_mask.sum()) == 1568
