@@ -68,7 +68,8 @@ def main() -> None:
         f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs} --linear-epochs {args.linear_epochs} "
         f"--modalities {args.modalities}` ({(time.time() - start) / 60:.1f} min). Checkpoints: the final "
         f"{args.pretrain_epochs}-epoch pre-training weights of CMC, hard-negative and label-aware hard-negative for "
-        "each seed (those of bench/results/har_utd_mhad.md); every probe runs with `test=false`, so no test "
+        "each seed (the folder given to bench/har_utd_mhad.py --reuse-pretrained for the table they evaluate); "
+        "every probe runs with `test=false`, so no test "
         "accuracy was computed. Mean ± std of `val/acc_best` (%) over every seed and method.",
         "",
         "| probe | val acc | runs |",
