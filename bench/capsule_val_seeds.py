@@ -39,18 +39,29 @@ SHARPNESS = (0.5, 2.0, 4.0)
 
 
 @torch.no_grad()
-def val_predictions(model, datamodule) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Validation labels and the DBD-mix and uniform-mix predictions of the model as it is."""
-    probs, labels, weights = [], [], []
+def val_outputs(model, datamodule) -> dict[str, torch.Tensor]:
+    """One pass over the validation split: labels, per-net class probabilities (B, K, C), the DBD
+    mixing weights (B, K) and the summed term degrees (B, K) that the DBD is computed from."""
+    probs, labels, weights, scores = [], [], [], []
     for batch in datamodule.val_dataloader():
         ids = batch["input_ids"]
         probs.append(torch.stack([length_probabilities(net(ids)) for net in model.nets], dim=1))
         weights.append(model.mixing_weights(ids)[1])
+        scores.append(model.dbd.term_degree[ids].sum(dim=1))
         labels.append(batch["label"])
-    probs, weights = torch.cat(probs).double(), torch.cat(weights).double()
-    uniform = torch.full_like(weights, 1.0 / weights.size(1))
-    return torch.cat(labels), {name: (w.unsqueeze(-1) * probs).sum(dim=1).argmax(dim=1)
-                               for name, w in (("dbd", weights), ("uniform", uniform))}
+    return {"y": torch.cat(labels), "probs": torch.cat(probs).double(), "weights": torch.cat(weights).double(),
+            "scores": torch.cat(scores).double()}
+
+
+def mixed(out: dict[str, torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """Predictions of the per-net probabilities mixed with ``weights`` (B, K)."""
+    return (weights.unsqueeze(-1) * out["probs"]).sum(dim=1).argmax(dim=1)
+
+
+def val_predictions(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The DBD-mix and uniform-mix predictions."""
+    uniform = torch.full_like(out["weights"], 1.0 / out["weights"].size(1))
+    return {name: mixed(out, w) for name, w in (("dbd", out["weights"]), ("uniform", uniform))}
 
 
 def cross_fitted(y: torch.Tensor, per_epoch: list[dict[str, torch.Tensor]], seed: int = 0) -> dict[str, float]:
@@ -77,41 +88,30 @@ def cross_fitted(y: torch.Tensor, per_epoch: list[dict[str, torch.Tensor]], seed
     return out
 
 
-@torch.no_grad()
-def val_diagnostics(model, datamodule) -> dict[str, float]:
-    probs, labels, scores = [], [], []
-    for batch in datamodule.val_dataloader():
-        ids = batch["input_ids"]
-        probs.append(torch.stack([length_probabilities(net(ids)) for net in model.nets], dim=1))
-        scores.append(model.dbd.term_degree[ids].sum(dim=1).double())
-        labels.append(batch["label"])
-    probs, y, g = torch.cat(probs).double(), torch.cat(labels), torch.cat(scores)
-    k = probs.size(1)
-
-    def mixed(weights: torch.Tensor) -> torch.Tensor:
-        return (weights.unsqueeze(-1) * probs).sum(dim=1).argmax(dim=1)
+def val_diagnostics(model, datamodule, out: dict[str, torch.Tensor]) -> dict[str, float]:
+    y, g = out["y"], out["scores"]
+    k = out["probs"].size(1)
 
     def sharpened(p: float) -> torch.Tensor:
         w = g.clamp_min(1e-300).pow(p * model.dbd.sharpness)
         return w / w.sum(dim=1, keepdim=True)
 
-    out: dict[str, float] = {}
-    preds = {"dbd": mixed(torch.cat([model.mixing_weights(b["input_ids"])[1].double()
-                                     for b in datamodule.val_dataloader()]))}
+    result: dict[str, float] = {}
+    preds = {"dbd": mixed(out, out["weights"])}
     if k > 1:
-        preds["uniform"] = mixed(torch.full((len(y), k), 1.0 / k, dtype=torch.double))
+        preds["uniform"] = mixed(out, torch.full((len(y), k), 1.0 / k, dtype=torch.double))
         for p in SHARPNESS:
-            preds[f"dbd^{p:g}"] = mixed(sharpened(p))
+            preds[f"dbd^{p:g}"] = mixed(out, sharpened(p))
     for name, pred in preds.items():
-        out[f"{name} acc"] = float((pred == y).float().mean())
-        out[f"{name} F1"] = float(f1_score(y, pred, average="macro"))
+        result[f"{name} acc"] = float((pred == y).float().mean())
+        result[f"{name} F1"] = float(f1_score(y, pred, average="macro"))
     precision, recall, _, _ = precision_recall_fscore_support(y, preds["dbd"], zero_division=0)
     for c, name in enumerate(datamodule.class_names):
-        out[f"P {name}"] = float(precision[c])
-        out[f"R {name}"] = float(recall[c])
+        result[f"P {name}"] = float(precision[c])
+        result[f"R {name}"] = float(recall[c])
     share = torch.bincount(preds["dbd"], minlength=len(datamodule.class_names)).float() / len(y)
-    out["pred share"] = "/".join(f"{v:.2f}" for v in share.tolist())  # type: ignore[assignment]
-    return out
+    result["pred share"] = "/".join(f"{v:.2f}" for v in share.tolist())  # type: ignore[assignment]
+    return result
 
 
 def run_one(experiment: str, overrides: list[str], epochs: int) -> dict:
@@ -123,17 +123,17 @@ def run_one(experiment: str, overrides: list[str], epochs: int) -> dict:
         metrics, objects = cli.train(cfg)
         trainer, model, datamodule = objects["trainer"], objects["model"], objects["datamodule"]
         model.eval()
-        per_epoch, y = [], None
+        best = Path(trainer.checkpoint_callback.best_model_path)
+        per_epoch, best_out = [], None
         for path in sorted(Path(trainer.checkpoint_callback.dirpath).glob("epoch_*.ckpt")):
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["state_dict"])
-            y, preds = val_predictions(model, datamodule)
-            per_epoch.append(preds)
-        best = trainer.checkpoint_callback.best_model_path
-        state = torch.load(best, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["state_dict"])
-        result = val_diagnostics(model, datamodule)
-        result.update(cross_fitted(y, per_epoch))
-        result["epoch"] = int(state["epoch"])
+            out = val_outputs(model, datamodule)
+            per_epoch.append(val_predictions(out))
+            if path == best:
+                best_out = out
+        result = val_diagnostics(model, datamodule, best_out)
+        result.update(cross_fitted(best_out["y"], per_epoch))
+        result["epoch"] = int(torch.load(best, map_location="cpu", weights_only=False)["epoch"])
     return result
 
 
