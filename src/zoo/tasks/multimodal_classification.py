@@ -36,12 +36,18 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 from zoo.tasks.embedding_plot import save_tsne
 
-__all__ = ["MultimodalClassificationTask", "load_encoder_weights", "MODALITY_SCALINGS", "scale_modalities"]
+__all__ = ["MultimodalClassificationTask", "load_encoder_weights", "MODALITY_SCALINGS", "check_modality_scaling", "scale_modalities"]
 
 log = logging.getLogger(__name__)
 
 #: per-modality rescaling of the concatenated features (``None``: none)
 MODALITY_SCALINGS = ("l2", "sqrt_dim")
+
+
+def check_modality_scaling(scaling: Optional[str]) -> None:
+    """:raises ValueError: ``scaling`` is neither ``None`` nor one of :data:`MODALITY_SCALINGS`."""
+    if scaling is not None and scaling not in MODALITY_SCALINGS:
+        raise ValueError(f"model.modality_scaling={scaling!r}; expected null or one of {list(MODALITY_SCALINGS)}")
 
 
 def scale_modalities(h: Tensor, widths: Sequence[int], scaling: Optional[str]) -> Tensor:
@@ -52,10 +58,9 @@ def scale_modalities(h: Tensor, widths: Sequence[int], scaling: Optional[str]) -
 
     :raises ValueError: an unknown ``scaling``, or widths that do not add up to ``h``'s width.
     """
+    check_modality_scaling(scaling)
     if scaling is None:
         return h
-    if scaling not in MODALITY_SCALINGS:
-        raise ValueError(f"model.modality_scaling={scaling!r}; expected null or one of {list(MODALITY_SCALINGS)}")
     if sum(widths) != h.shape[-1]:
         raise ValueError(f"modality widths {list(widths)} add up to {sum(widths)}, features have {h.shape[-1]}")
     blocks = torch.split(h, list(widths), dim=-1)
@@ -142,10 +147,7 @@ class MultimodalClassificationTask(ZooTask):
         modality_scaling: Optional[str] = None,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
-        if modality_scaling is not None and modality_scaling not in MODALITY_SCALINGS:
-            raise ValueError(
-                f"model.modality_scaling={modality_scaling!r}; expected null or one of {list(MODALITY_SCALINGS)}"
-            )
+        check_modality_scaling(modality_scaling)
         if head_hidden is not None and head_hidden < 1:
             raise ValueError(f"model.head_hidden={head_hidden}; expected a positive width or null (linear classifier)")
         modalities = list(modalities) if modalities is not None else list(encoders)
