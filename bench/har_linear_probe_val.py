@@ -47,12 +47,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="har_probe_"))
-    methods = dict(zip(["cmc", "hn", "hn_labels"], pretrain_methods().values()))
+    methods = pretrain_methods()
     val: dict[str, list[float]] = {name: [] for name in VARIANTS}
     start = time.time()
     for seed in args.seeds:
         common = [f"seed={seed}", f"data.seed={seed}", "model.plot_tsne=false"]
-        for key, pre in methods.items():
+        for key, (_, pre) in methods.items():
             pre_cmd = pretrain_command(pre, args.pretrain_epochs, common)
             ckpt = reuse_checkpoint(pre_cmd, Path(args.pretrained) / f"pre_{seed}_{key}", args.pretrain_epochs)
             for i, (name, extra) in enumerate(VARIANTS.items()):

@@ -25,7 +25,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -33,18 +33,33 @@ os.environ.setdefault("WANDB_MODE", "offline")
 
 from zoo import cli  # noqa: E402
 
-def pretrain_methods() -> dict[str, list[str]]:
-    """Row name -> pre-training overrides; the loss parameters are read from the experiment configs."""
+def experiment_config(experiment: str) -> DictConfig:
+    """The composed ``train.yaml`` config of ``experiment=<experiment>``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        loss = compose(config_name="train.yaml", overrides=["experiment=har_utd_mhad"]).model.loss
+        cfg = compose(config_name="train.yaml", overrides=[f"experiment={experiment}"])
     GlobalHydra.instance().clear()
+    return cfg
+
+
+def pretrain_methods() -> dict[str, tuple[str, list[str]]]:
+    """Method key (``--methods``, checkpoint folder ``pre_<seed>_<key>``) -> (row name, pre-training
+    overrides); the loss parameters in the row names are read from the experiment configs."""
+    loss = experiment_config("har_utd_mhad").model.loss
     return {
-        "CMC (InfoNCE)": ["experiment=har_cmc"],
-        f"hard-negative, unlabelled (beta={loss.beta:g}, tau+={loss.tau_plus:g})": ["experiment=har_utd_mhad"],
-        f"hard-negative, label-aware (beta={loss.beta:g})": ["experiment=har_utd_mhad", "model.loss.use_labels=true",
-                                                             "model.loss.tau_plus=0.0"],
+        "cmc": ("CMC (InfoNCE)", ["experiment=har_cmc"]),
+        "hn": (f"hard-negative, unlabelled (beta={loss.beta:g}, tau+={loss.tau_plus:g})", ["experiment=har_utd_mhad"]),
+        "hn_labels": (f"hard-negative, label-aware (beta={loss.beta:g})",
+                      ["experiment=har_utd_mhad", "model.loss.use_labels=true", "model.loss.tau_plus=0.0"]),
     }
+
+
+def linear_probe_setting() -> str:
+    """The strictly linear probe's feature scaling and learning rate, as ``har_linear_eval`` sets them."""
+    model = experiment_config("har_linear_eval").model
+    return f"modality_scaling={model.modality_scaling}, Adam lr {model.optimizer.lr:g}"
+
+
 LINEAR = {
     "both": ["model.modalities=[skeleton,inertial]"],
     "skeleton": ["model.modalities=[skeleton]"],
@@ -142,7 +157,7 @@ def main() -> None:
     commands: dict[str, str] = {}
     timings: dict[str, list[float]] = {}
     start = time.time()
-    methods = dict(zip(["cmc", "hn", "hn_labels"], pretrain_methods().items()))
+    methods = pretrain_methods()
 
     def record(row: str, metrics: dict, command: list[str]) -> None:
         entry = results.setdefault(row, {"acc": [], "f1": []})
@@ -208,8 +223,8 @@ def write(args, results, commands, timings, seconds: float) -> None:
         "",
         f"Rows named '{MLP_NAME}' train CMC-CMKM's evaluation head (a Linear-BN-ReLU layer of width 256 per "
         "modality, then a linear classifier) on the frozen encoders: an MLP probe, not linear evaluation; "
-        "the 'linear eval' rows are strictly linear (non-affine batch norm, each modality's features L2-normalised, "
-        "one linear layer; Adam 1e-2).",
+        "the 'linear eval' rows are strictly linear (non-affine batch norm, each modality's feature block scaled, "
+        f"one linear layer; {linear_probe_setting()}).",
         "",
         "Wall time per run (mean over seeds): " + ", ".join(
             f"{k} {statistics.fmean(v):.0f} s" for k, v in timings.items()) + ".",

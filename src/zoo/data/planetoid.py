@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
 PLANETOID_SPLITS = ("public", "full", "random")
+#: validation size of the public split, and of ``split=random`` unless ``num_val`` says otherwise
+DEFAULT_NUM_VAL = 500
 _RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 
@@ -119,7 +121,7 @@ class PlanetoidDataModule(FullGraphDataModule):
         download: bool = True,
         num_train_per_class: int = 20,
         seed: int = 0,
-        num_val: Optional[int] = 500,
+        num_val: Optional[int] = DEFAULT_NUM_VAL,
         exclude_public_test: bool = False,
     ) -> None:
         super().__init__()
@@ -131,10 +133,10 @@ class PlanetoidDataModule(FullGraphDataModule):
             raise ValueError(f"data.num_train_per_class={num_train_per_class!r}; expected an integer >= 1")
         if num_val is not None and (isinstance(num_val, bool) or not isinstance(num_val, int) or num_val < 1):
             raise ValueError(f"data.num_val={num_val!r}; expected an integer >= 1 or null (every remaining node)")
-        if split != "random" and (exclude_public_test or num_val != 500):
+        if split != "random" and (exclude_public_test or num_val != DEFAULT_NUM_VAL):
             raise ValueError(
                 f"data.exclude_public_test={exclude_public_test!r} and data.num_val={num_val!r} only apply to "
-                f"data.split='random' (got data.split={split!r}); leave them at false / 500"
+                f"data.split='random' (got data.split={split!r}); leave them at false / {DEFAULT_NUM_VAL}"
             )
         if num_val is None and not exclude_public_test:
             raise ValueError(
