@@ -33,6 +33,10 @@ VARIANTS = {
     "sqrt_dim, Adam 1e-2": ["model.modality_scaling=sqrt_dim", "model.optimizer.lr=1e-2"],
     "l2, Adam 1e-3": ["model.modality_scaling=l2", "model.optimizer.lr=1e-3"],
     "l2, Adam 1e-2 (current default)": ["model.modality_scaling=l2", "model.optimizer.lr=1e-2"],
+    "l2, Adam 1e-2, per-modality loss 0.5": ["model.modality_scaling=l2", "model.optimizer.lr=1e-2",
+                                             "model.modality_loss_weight=0.5"],
+    "l2, Adam 1e-2, per-modality loss 1": ["model.modality_scaling=l2", "model.optimizer.lr=1e-2",
+                                           "model.modality_loss_weight=1.0"],
 }
 
 
@@ -43,19 +47,25 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=18, help="epochs of the pre-training runs")
     parser.add_argument("--linear-epochs", type=int, default=50)
     parser.add_argument("--modalities", default="[skeleton,inertial]")
+    parser.add_argument("--select", nargs="+", default=None, metavar="TEXT",
+                        help="run only the variants whose name contains one of these texts (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "har_linear_probe_val.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="har_probe_"))
     methods = pretrain_methods()
-    val: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    variants = {name: extra for name, extra in VARIANTS.items()
+                if args.select is None or any(text in name for text in args.select)}
+    if not variants:
+        raise SystemExit(f"--select {args.select} matches none of the variants {list(VARIANTS)}")
+    val: dict[str, list[float]] = {name: [] for name in variants}
     start = time.time()
     for seed in args.seeds:
         common = [f"seed={seed}", f"data.seed={seed}", "model.plot_tsne=false"]
         for key, (_, pre) in methods.items():
             pre_cmd = pretrain_command(pre, args.pretrain_epochs, common)
             ckpt = reuse_checkpoint(pre_cmd, Path(args.pretrained) / f"pre_{seed}_{key}", args.pretrain_epochs)
-            for i, (name, extra) in enumerate(VARIANTS.items()):
+            for i, (name, extra) in enumerate(variants.items()):
                 cmd = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}", "test=false",
                        f"trainer.max_epochs={args.linear_epochs}", f"model.modalities={args.modalities}", *common, *extra]
                 metrics, _ = run(cmd, work / f"{seed}_{key}_{i}")
@@ -66,7 +76,9 @@ def main() -> None:
         "",
         f"Command: `nice -n 10 python bench/har_linear_probe_val.py --pretrained <folder> --seeds "
         f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs} --linear-epochs {args.linear_epochs} "
-        f"--modalities {args.modalities}` ({(time.time() - start) / 60:.1f} min). Checkpoints: the final "
+        f"--modalities {args.modalities}"
+        + (f" --select {' '.join(repr(t) for t in args.select)}" if args.select else "")
+        + f"` ({(time.time() - start) / 60:.1f} min). Checkpoints: the final "
         f"{args.pretrain_epochs}-epoch pre-training weights of CMC, hard-negative and label-aware hard-negative for "
         "each seed (the folder given to bench/har_utd_mhad.py --reuse-pretrained for the table they evaluate); "
         "every probe runs with `test=false`, so no test "

@@ -55,9 +55,11 @@ def pretrain_methods() -> dict[str, tuple[str, list[str]]]:
 
 
 def linear_probe_setting() -> str:
-    """The strictly linear probe's feature scaling and learning rate, as ``har_linear_eval`` sets them."""
+    """The strictly linear probe's feature scaling, per-modality loss weight and learning rate, as
+    ``har_linear_eval`` sets them."""
     model = experiment_config("har_linear_eval").model
-    return f"modality_scaling={model.modality_scaling}, Adam lr {model.optimizer.lr:g}"
+    return (f"modality_scaling={model.modality_scaling}, modality_loss_weight={model.modality_loss_weight:g}, "
+            f"Adam lr {model.optimizer.lr:g}")
 
 
 LINEAR = {
@@ -66,7 +68,8 @@ LINEAR = {
     "inertial": ["model.modalities=[inertial]"],
 }
 #: CMC-CMKM's evaluation head on the frozen encoders: Linear-BN-ReLU (256) per modality, then linear
-MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false", "model.modality_scaling=null", "model.optimizer.lr=1e-3"]
+MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false", "model.modality_scaling=null",
+            "model.modality_loss_weight=0.0", "model.optimizer.lr=1e-3"]
 MLP_NAME = "frozen encoders + MLP head as CMC-CMKM"
 
 

@@ -105,6 +105,37 @@ def test_modality_scaling_equalises_the_modalities_blocks():
         MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, modality_scaling="l1")
 
 
+def test_modality_loss_adds_each_blocks_own_cross_entropy_in_training_only():
+    """modality_loss_weight: the training loss adds lambda x CE(W_m h_m + b) per modality; the logits
+    (sum of the blocks' terms) and the validation loss are those of the plain linear classifier."""
+    torch.manual_seed(0)
+    enc = {"a": torch.nn.Linear(4, 6), "b": torch.nn.Linear(3, 5)}
+    task = MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam,
+                                        modality_loss_weight=0.5, plot_tsne=False)
+    batch = {"a": torch.randn(8, 4), "b": torch.randn(8, 3), "label": torch.randint(0, 3, (8,))}
+    task.eval()
+    h = task.classifier_input(batch)
+    per_modality = task.modality_logits(h)
+    assert [z.shape for z in per_modality] == [(8, 3), (8, 3)]
+    # the blocks' terms add up to the classifier's logits (plus one extra bias per extra modality)
+    assert torch.allclose(sum(per_modality) - task.classifier.bias, task.classifier(h), atol=1e-6)
+    assert torch.allclose(per_modality[0], h[:, :6] @ task.classifier.weight[:, :6].T + task.classifier.bias, atol=1e-6)
+    fused = torch.nn.functional.cross_entropy(task.classifier(h), batch["label"])
+    own = sum(torch.nn.functional.cross_entropy(z, batch["label"]) for z in per_modality)
+    assert torch.allclose(task._step(batch, "train")[0], fused + 0.5 * own, atol=1e-6)
+    assert torch.allclose(task._step(batch, "val")[0], fused, atol=1e-6)
+    plain = MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, plot_tsne=False)
+    plain.load_state_dict(task.state_dict())
+    plain.eval()
+    assert torch.allclose(plain._step(batch, "train")[0], fused, atol=1e-6)
+    # one modality: its own term would only repeat the fused one
+    single = MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, modalities=["a"],
+                                          modality_loss_weight=0.5, plot_tsne=False).eval()
+    assert torch.allclose(single._step(batch, "train")[0], single._step(batch, "val")[0])
+    with pytest.raises(ValueError, match=r"model\.modality_loss_weight=-1"):
+        MultimodalClassificationTask(encoders=enc, num_classes=3, optimizer=torch.optim.Adam, modality_loss_weight=-1)
+
+
 def test_cmc_cmkm_encoders_pretrain_and_evaluate_with_mlp_head(tmp_path):
     """The har_cmkm encoder preset: projection heads sized from the flattened IMU features, then the
     frozen encoders + MLP head evaluation."""

@@ -12,6 +12,11 @@ classifier is CMC-CMKM's head instead (``MultiModalClassifier``, arXiv 2207.0710
 features first pass through :math:`\\mathrm{ReLU}(\\mathrm{BN}(W_m h_m))` of width ``head_hidden``,
 and the linear layer reads their concatenation; on frozen encoders this is an MLP probe, not a
 linear one.
+``modality_loss_weight`` :math:`\\lambda > 0` adds, in training, each modality's own cross-entropy
+through its block of the classifier, :math:`\\mathcal{L} = \\mathrm{CE}(W h + b) + \\lambda \\sum_m
+\\mathrm{CE}(W_m h_m + b)`: every block must classify on its own, so the widest modality cannot carry
+the fit alone (at test time the classifier is unchanged, :math:`W h + b = \\sum_m W_m h_m + b`; with
+one modality there is nothing to add).
 
 * **linear evaluation**: ``pretrained_ckpt`` set, ``freeze_encoders=true`` (encoders in eval mode,
   no gradients; ``cache_features`` reuses each recording's features after the first epoch);
@@ -123,6 +128,9 @@ class MultimodalClassificationTask(ZooTask):
         modality_scaling: ``l2`` or ``sqrt_dim``: rescale each modality's features (after
             ``feature_norm``, or after the head) so that each modality weighs alike in the
             classifier (see :func:`scale_modalities`) (default: ``None``: no rescaling).
+        modality_loss_weight: weight :math:`\\lambda` of the per-modality cross-entropy terms added
+            in training with two or more modalities (see the module doc) (default: ``0.0``: the fused
+            cross-entropy alone).
 
     Metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/f1``, ``val/acc_best``,
     ``test/loss``, ``test/acc``, ``test/f1`` (macro-F1).
@@ -145,11 +153,14 @@ class MultimodalClassificationTask(ZooTask):
         plot_tsne: bool = True,
         head_hidden: Optional[int] = None,
         modality_scaling: Optional[str] = None,
+        modality_loss_weight: float = 0.0,
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         check_modality_scaling(modality_scaling)
         if head_hidden is not None and head_hidden < 1:
             raise ValueError(f"model.head_hidden={head_hidden}; expected a positive width or null (linear classifier)")
+        if modality_loss_weight < 0:
+            raise ValueError(f"model.modality_loss_weight={modality_loss_weight}; expected a weight >= 0")
         modalities = list(modalities) if modalities is not None else list(encoders)
         unknown = [m for m in modalities if m not in encoders]
         if not modalities or unknown:
@@ -169,6 +180,7 @@ class MultimodalClassificationTask(ZooTask):
         self.plot_tsne = plot_tsne
         self.head_hidden = head_hidden
         self.modality_scaling = modality_scaling
+        self.modality_loss_weight = modality_loss_weight
         if pretrained_ckpt is not None:
             load_encoder_weights(self.encoders, pretrained_ckpt)
         elif freeze_encoders:
@@ -231,7 +243,9 @@ class MultimodalClassificationTask(ZooTask):
                     self._cache[(stage, m, i)] = f
         return out
 
-    def forward(self, batch: dict[str, Tensor], stage: str = "") -> Tensor:
+    def classifier_input(self, batch: dict[str, Tensor], stage: str = "") -> Tensor:
+        """The classifier's input ``h``: the modalities' features (through the head, if any),
+        concatenated, normalised, scaled and dropped out."""
         feats = self.features(batch, stage)
         if self.head is not None:
             feats = {m: self.head[m](feats[m]) for m in self.modalities}
@@ -239,11 +253,26 @@ class MultimodalClassificationTask(ZooTask):
         if self.norm is not None:
             h = self.norm(h)
         h = scale_modalities(h, self.widths, self.modality_scaling)
-        return self.classifier(F.dropout(h, p=self.dropout, training=self.training))
+        return F.dropout(h, p=self.dropout, training=self.training)
+
+    def forward(self, batch: dict[str, Tensor], stage: str = "") -> Tensor:
+        return self.classifier(self.classifier_input(batch, stage))
+
+    def modality_logits(self, h: Tensor) -> list[Tensor]:
+        """:math:`W_m h_m + b` for each modality's block of ``h`` (they sum to the logits plus
+        ``(M - 1) b``)."""
+        blocks = torch.split(h, self.widths, dim=-1)
+        weights = torch.split(self.classifier.weight, self.widths, dim=-1)
+        return [F.linear(block, weight, self.classifier.bias) for block, weight in zip(blocks, weights)]
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
-        logits = self(batch, stage)
+        h = self.classifier_input(batch, stage)
+        logits = self.classifier(h)
         loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing)
+        if stage == "train" and self.modality_loss_weight > 0 and len(self.modalities) > 1:
+            loss = loss + self.modality_loss_weight * sum(
+                F.cross_entropy(z, batch["label"], label_smoothing=self.label_smoothing)
+                for z in self.modality_logits(h))
         return loss, logits
 
     def on_train_start(self) -> None:
