@@ -97,11 +97,12 @@ def val_diagnostics(model, datamodule, out: dict[str, torch.Tensor]) -> dict[str
         return w / w.sum(dim=1, keepdim=True)
 
     result: dict[str, float] = {}
-    preds = {"dbd": mixed(out, out["weights"])}
+    preds = val_predictions(out)
     if k > 1:
-        preds["uniform"] = mixed(out, torch.full((len(y), k), 1.0 / k, dtype=torch.double))
         for p in SHARPNESS:
             preds[f"dbd^{p:g}"] = mixed(out, sharpened(p))
+    else:  # one net: every mix is that net's prediction
+        del preds["uniform"]
     for name, pred in preds.items():
         result[f"{name} acc"] = float((pred == y).float().mean())
         result[f"{name} F1"] = float(f1_score(y, pred, average="macro"))
@@ -124,16 +125,17 @@ def run_one(experiment: str, overrides: list[str], epochs: int) -> dict:
         trainer, model, datamodule = objects["trainer"], objects["model"], objects["datamodule"]
         model.eval()
         best = Path(trainer.checkpoint_callback.best_model_path)
-        per_epoch, best_out = [], None
+        per_epoch, best_out, best_epoch = [], None, None
         for path in sorted(Path(trainer.checkpoint_callback.dirpath).glob("epoch_*.ckpt")):
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["state_dict"])
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            model.load_state_dict(state["state_dict"])
             out = val_outputs(model, datamodule)
             per_epoch.append(val_predictions(out))
             if path == best:
-                best_out = out
+                best_out, best_epoch = out, int(state["epoch"])
         result = val_diagnostics(model, datamodule, best_out)
         result.update(cross_fitted(best_out["y"], per_epoch))
-        result["epoch"] = int(torch.load(best, map_location="cpu", weights_only=False)["epoch"])
+        result["epoch"] = best_epoch
     return result
 
 
