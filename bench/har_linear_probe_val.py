@@ -19,28 +19,49 @@ import time
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from har_utd_mhad import ROOT, pretrain_command, pretrain_methods, reuse_checkpoint, run  # noqa: E402
 
-def probe(scaling: str, lr: str, modality_loss_weight: float = 0.0, *extra: str) -> list[str]:
+
+def hydra_literal(node) -> str:
+    """A nested dict/list/scalar as a Hydra override value, e.g. ``{p:0.5,scale:0.2}``."""
+    if isinstance(node, dict):
+        return "{" + ",".join(f"{key}:{hydra_literal(value)}" for key, value in node.items()) + "}"
+    if isinstance(node, list):
+        return "[" + ",".join(hydra_literal(value) for value in node) + "]"
+    return str(node)
+
+
+# the datamodule config's (pre-training) augmentations, spelled out so a variant does not depend on the defaults
+PRETRAINING_AUGMENTATIONS = "data.train_transforms=" + hydra_literal(
+    OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "data" / "utd_mhad.yaml").train_transforms))
+
+
+def probe(scaling: str, lr: str, modality_loss_weight: float = 0.0, augment: bool = False, *extra: str) -> list[str]:
     """Overrides of one probe variant; every knob the variants differ in is set explicitly, so a later
-    change of the ``har_linear_eval`` defaults does not change what a variant measures."""
+    change of the ``har_linear_eval`` defaults does not change what a variant measures. Without
+    ``augment`` the features are computed once per recording and cached; with it the probe trains on
+    the pre-training augmentations and recomputes the features every epoch."""
+    features = ["model.cache_features=false", PRETRAINING_AUGMENTATIONS] if augment else \
+        ["model.cache_features=true", "data.train_transforms=null"]
     return [f"model.modality_scaling={scaling}", f"model.optimizer.lr={lr}",
-            f"model.modality_loss_weight={modality_loss_weight}", *extra]
+            f"model.modality_loss_weight={modality_loss_weight}", *features, *extra]
 
 
 VARIANTS = {
     "no scaling, Adam 1e-3 (earlier default)": probe("null", "1e-3"),
     "no scaling, Adam 1e-2": probe("null", "1e-2"),
-    "no scaling, Adam 1e-3, weight decay 0.1": probe("null", "1e-3", 0.0, "model.optimizer.weight_decay=0.1"),
+    "no scaling, Adam 1e-3, weight decay 0.1": probe("null", "1e-3", 0.0, False, "model.optimizer.weight_decay=0.1"),
     "sqrt_dim, Adam 1e-3": probe("sqrt_dim", "1e-3"),
     "sqrt_dim, Adam 1e-2": probe("sqrt_dim", "1e-2"),
     "l2, Adam 1e-3": probe("l2", "1e-3"),
     "l2, Adam 1e-2 (default before the per-modality loss)": probe("l2", "1e-2"),
     "l2, Adam 1e-2, per-modality loss 0.5": probe("l2", "1e-2", 0.5),
-    "l2, Adam 1e-2, per-modality loss 1 (current default)": probe("l2", "1e-2", 1.0),
+    "l2, Adam 1e-2, per-modality loss 1": probe("l2", "1e-2", 1.0),
+    "l2, Adam 1e-2, per-modality loss 1, training augmentations": probe("l2", "1e-2", 1.0, True),
 }
 
 

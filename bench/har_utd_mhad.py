@@ -57,9 +57,12 @@ def pretrain_methods() -> dict[str, tuple[str, list[str]]]:
 def linear_probe_setting() -> str:
     """The strictly linear probe's feature scaling, per-modality loss weight and learning rate, as
     ``har_linear_eval`` sets them."""
-    model = experiment_config("har_linear_eval").model
+    config = experiment_config("har_linear_eval")
+    model = config.model
+    features = "features cached (no augmentations)" if model.cache_features else \
+        "features recomputed every epoch from augmented recordings" if config.data.train_transforms else "no augmentations"
     return (f"modality_scaling={model.modality_scaling}, modality_loss_weight={model.modality_loss_weight:g}, "
-            f"Adam lr {model.optimizer.lr:g}")
+            f"Adam lr {model.optimizer.lr:g}, {features}")
 
 
 LINEAR = {
@@ -67,9 +70,11 @@ LINEAR = {
     "skeleton": ["model.modalities=[skeleton]"],
     "inertial": ["model.modalities=[inertial]"],
 }
-#: CMC-CMKM's evaluation head on the frozen encoders: Linear-BN-ReLU (256) per modality, then linear
+#: CMC-CMKM's evaluation head on the frozen encoders: Linear-BN-ReLU (256) per modality, then linear;
+#: features computed once, no augmentations (as every MLP-head row so far)
 MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false", "model.modality_scaling=null",
-            "model.modality_loss_weight=0.0", "model.optimizer.lr=1e-3"]
+            "model.modality_loss_weight=0.0", "model.optimizer.lr=1e-3", "model.cache_features=true",
+            "data.train_transforms=null"]
 MLP_NAME = "frozen encoders + MLP head as CMC-CMKM"
 
 
@@ -215,7 +220,7 @@ def write(args, results, commands, timings, seconds: float) -> None:
         "",
         f"Budget: seeds {args.seeds}; methods {' '.join(args.methods)}; pre-training {args.pretrain_epochs} epochs, "
         + (f"supervised {args.sup_epochs} epochs, " if "supervised" in args.methods else "")
-        + f"linear evaluation {args.linear_epochs} epochs (frozen features cached); "
+        + f"linear evaluation {args.linear_epochs} epochs; "
         f"CPU, {args.threads} torch thread(s) under `nice -n 10` on a shared 2-core machine; "
         f"wall time {seconds / 60:.1f} min. Test accuracy / macro-F1 in %, mean ± std over seeds. "
         "Pre-trained encoders: final weights; classifiers: best by val/acc (subject 7). "

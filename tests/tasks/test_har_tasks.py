@@ -35,6 +35,23 @@ def test_pretrain_then_linear_eval_loads_frozen_encoders(tmp_path):
     assert (lin_dir / "tsne_inertial.png").is_file() and not (lin_dir / "tsne_skeleton.png").exists()
 
 
+def test_linear_eval_trains_on_augmented_recordings_and_refuses_to_cache_them(tmp_path):
+    """The probe recomputes the frozen features of augmented training recordings every epoch;
+    caching them would freeze the first epoch's augmentations, so that combination is an error."""
+    cfg = compose_train(tmp_path, ["experiment=har_linear_eval", "seed=0", "model.plot_tsne=false", *LIMIT])
+    assert not cfg.model.cache_features
+    _, objects = cli.train(cfg)
+    assert set(objects["datamodule"].train_transforms) == {"skeleton", "inertial"}
+    assert not objects["model"]._cache
+    cfg = compose_train(tmp_path, ["experiment=har_linear_eval", "model.cache_features=true", *LIMIT])
+    with pytest.raises(ValueError, match=r"model\.cache_features=true with data\.train_transforms"):
+        cli.train(cfg)
+    cfg = compose_train(tmp_path, ["experiment=har_linear_eval", "model.cache_features=true",
+                                   "data.train_transforms=null", "model.plot_tsne=false", *LIMIT])
+    _, objects = cli.train(cfg)
+    assert any(stage == "train" for stage, _, _ in objects["model"]._cache)
+
+
 def test_linear_eval_bad_checkpoint_is_named(tmp_path):
     cfg = compose_train(tmp_path, ["experiment=har_linear_eval", f"model.pretrained_ckpt={tmp_path}/nope.ckpt"])
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):

@@ -115,8 +115,8 @@ class MultimodalClassificationTask(ZooTask):
         pretrained_ckpt: checkpoint of a contrastive pre-training run to load ``encoders.*`` from
             (default: ``None``: random initialisation).
         freeze_encoders: linear evaluation: encoders stay fixed in eval mode (default: ``False``).
-        cache_features: with frozen encoders, compute each recording's features once (only valid
-            without training augmentations) (default: ``False``).
+        cache_features: with frozen encoders, compute each recording's features once; an error
+            with training augmentations, which would be frozen at their first draw (default: ``False``).
         dropout: dropout on the features before the classifier (default: ``0.0``).
         feature_norm: standardise the concatenated features with a non-affine batch norm before the
             classifier; frozen features of different modalities differ in scale by orders of
@@ -216,6 +216,13 @@ class MultimodalClassificationTask(ZooTask):
         self.val_metrics = metrics("val/")
         self.test_metrics = metrics("test/")
         self.val_acc_best = MaxMetric()
+
+    def setup(self, stage: str) -> None:
+        # cached training features would repeat the first epoch's augmentations in every later epoch
+        if self.cache_features and getattr(self.trainer.datamodule, "train_transforms", None):
+            raise ValueError(
+                "model.cache_features=true with data.train_transforms set: the cached features would keep the "
+                "first epoch's augmentations; set data.train_transforms=null or model.cache_features=false")
 
     def train(self, mode: bool = True) -> "MultimodalClassificationTask":
         super().train(mode)
