@@ -55,8 +55,8 @@ def pretrain_methods() -> dict[str, tuple[str, list[str]]]:
 
 
 def linear_probe_setting() -> str:
-    """The strictly linear probe's feature scaling, per-modality loss weight and learning rate, as
-    ``har_linear_eval`` sets them."""
+    """The strictly linear probe's feature scaling, per-modality loss weight, learning rate and whether
+    it trains on cached or augmented features, as ``har_linear_eval`` sets them."""
     config = experiment_config("har_linear_eval")
     model = config.model
     features = "features cached (no augmentations)" if model.cache_features else \
