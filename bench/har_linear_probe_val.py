@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from har_utd_mhad import ROOT, pretrain_command, pretrain_methods, reuse_checkpoint, run  # noqa: E402
+from har_utd_mhad import CACHED_FEATURES, ROOT, pretrain_command, pretrain_methods, reuse_checkpoint, run  # noqa: E402
 
 
 def hydra_literal(node) -> str:
@@ -35,7 +35,8 @@ def hydra_literal(node) -> str:
     return str(node)
 
 
-# the datamodule config's (pre-training) augmentations, spelled out so a variant does not depend on the defaults
+# the datamodule config's (pre-training) augmentations, spelled out so that the augmented variant does not
+# depend on what har_linear_eval sets
 PRETRAINING_AUGMENTATIONS = "data.train_transforms=" + hydra_literal(
     OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "data" / "utd_mhad.yaml").train_transforms))
 
@@ -45,8 +46,7 @@ def probe(scaling: str, lr: str, modality_loss_weight: float = 0.0, augment: boo
     change of the ``har_linear_eval`` defaults does not change what a variant measures. Without
     ``augment`` the features are computed once per recording and cached; with it the probe trains on
     the pre-training augmentations and recomputes the features every epoch."""
-    features = ["model.cache_features=false", PRETRAINING_AUGMENTATIONS] if augment else \
-        ["model.cache_features=true", "data.train_transforms=null"]
+    features = ["model.cache_features=false", PRETRAINING_AUGMENTATIONS] if augment else CACHED_FEATURES
     return [f"model.modality_scaling={scaling}", f"model.optimizer.lr={lr}",
             f"model.modality_loss_weight={modality_loss_weight}", *features, *extra]
 

@@ -70,11 +70,13 @@ LINEAR = {
     "skeleton": ["model.modalities=[skeleton]"],
     "inertial": ["model.modalities=[inertial]"],
 }
+#: frozen features computed once per recording, without training augmentations (the probe before it
+#: moved to augmented recordings)
+CACHED_FEATURES = ["model.cache_features=true", "data.train_transforms=null"]
 #: CMC-CMKM's evaluation head on the frozen encoders: Linear-BN-ReLU (256) per modality, then linear;
-#: features computed once, no augmentations (as every MLP-head row so far)
+#: on cached features, as every MLP-head row so far
 MLP_HEAD = ["model.head_hidden=256", "model.feature_norm=false", "model.modality_scaling=null",
-            "model.modality_loss_weight=0.0", "model.optimizer.lr=1e-3", "model.cache_features=true",
-            "data.train_transforms=null"]
+            "model.modality_loss_weight=0.0", "model.optimizer.lr=1e-3", *CACHED_FEATURES]
 MLP_NAME = "frozen encoders + MLP head as CMC-CMKM"
 
 
