@@ -51,6 +51,20 @@ def _sacct_states(job_id: str) -> dict[str, str]:
     return dict(line.split("|", 1) for line in out.strip().splitlines())
 
 
+def _final_sacct_states(job_id: str, timeout: float = 120) -> dict[str, str]:
+    """The jobs' states once none is still pending or running.
+
+    Submitit hands back a job's result as soon as the job writes it, while the batch script is still
+    exiting, so right after the sweep returns sacct can still say RUNNING (a CI run saw it)."""
+    unfinished = {"PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "RESIZING", "SUSPENDED"}
+
+    def final_states() -> dict[str, str] | None:
+        states = _sacct_states(job_id)
+        return states if states and not unfinished & set(states.values()) else None
+
+    return _wait(final_states, timeout, f"SLURM job {job_id} to reach a final state in sacct")
+
+
 def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -75,7 +89,7 @@ def test_optuna_sweep_of_three_slurm_jobs_returns_every_metric(tmp_path):
     # the three jobs ran as one SLURM array and completed
     job_dirs = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if p.is_dir() and "_" in p.name)
     assert len(job_dirs) == 3, job_dirs
-    states = _sacct_states(job_dirs[0].split("_")[0])
+    states = _final_sacct_states(job_dirs[0].split("_")[0])
     assert sorted(states) == job_dirs and set(states.values()) == {"COMPLETED"}, states
     # every trial's metric came back: summary table and Optuna's result
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
@@ -143,7 +157,7 @@ def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
     # the sweep got the resumed job's result
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert rows[0]["status"] == "ok" and float(rows[0]["val/acc_best"]) > 0
-    assert _sacct_states(job_id)[job_id] == "COMPLETED"
+    assert _final_sacct_states(job_id)[job_id] == "COMPLETED"
 
 
 def test_sbatch_template_runs_ddp_with_one_task_per_device(tmp_path):
