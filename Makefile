@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.zoo-installed
 
-.PHONY: install train test test-slow test-multiprocess test-slurm slurm-up slurm-down clean
+.PHONY: install train test test-slow test-gpu test-multiprocess test-slurm slurm-up slurm-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow $(ARGS)
+
+# Every experiment's fast_dev_run on one CUDA GPU (needs a GPU build of torch; CI has no GPU)
+test-gpu: install
+	ZOO_TEST_ACCELERATOR=gpu $(BIN)/python -m pytest tests/test_train.py -k "test_fast_dev_run and not full_preprocessing" $(ARGS)
 
 # Every family's DDP (2 gloo processes) equivalence case and Optuna sweep: ~10 min on 2 cores
 test-multiprocess: install

@@ -2,6 +2,9 @@
 
 ``cfg_train`` / ``cfg_eval`` give each test a copy writing to its own temp dir with one epoch,
 CPU, no logger. Use :func:`compose_train` to compose with extra overrides (e.g. an experiment).
+
+``ZOO_TEST_ACCELERATOR=gpu`` runs those trainers on one GPU instead, e.g. every experiment's
+fast_dev_run on CUDA: ``ZOO_TEST_ACCELERATOR=gpu pytest tests/test_train.py -k test_fast_dev_run``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import zoo.cli  # noqa: F401 - registers resolvers and schemas
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+TEST_ACCELERATOR = os.environ.get("ZOO_TEST_ACCELERATOR", "cpu")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -49,7 +53,7 @@ def compose_cfg(config_name: str, overrides: list[str], tmp_path: Path, shrink: 
         cfg.paths.work_dir = str(ROOT)
         if shrink:
             cfg.trainer.max_epochs = 1
-            cfg.trainer.accelerator = "cpu"
+            cfg.trainer.accelerator = TEST_ACCELERATOR
             cfg.trainer.devices = 1
             if cfg.get("callbacks") and "progress_bar" in cfg.callbacks:
                 cfg.callbacks.progress_bar = None
