@@ -146,10 +146,13 @@ def main() -> None:
     parser.add_argument("--sup-epochs", type=int, default=100)
     parser.add_argument("--linear-epochs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--methods", nargs="+", default=["supervised", "cmc", "hn", "hn_labels"],
-                        choices=["supervised", "cmc", "hn", "hn_labels"], help="rows to run (default: all)")
+    methods = pretrain_methods()
+    parser.add_argument("--methods", nargs="+", default=["supervised", *methods], choices=["supervised", *methods],
+                        help="rows to run (default: all)")
     parser.add_argument("--no-limited", action="store_true", help="skip the k = 1, 2, 4 labels/class rows")
     parser.add_argument("--no-single", action="store_true", help="skip the one-modality linear-evaluation rows")
+    parser.add_argument("--no-both", action="store_true",
+                        help="skip the both-modalities rows with every label (e.g. to add the other rows to an earlier run)")
     parser.add_argument("--mlp-head", action="store_true",
                         help=f"also evaluate both modalities with {MLP_NAME} (Linear-BN-ReLU 256 per modality); "
                              "the limited-label rows then use it too")
@@ -167,7 +170,6 @@ def main() -> None:
     commands: dict[str, str] = {}
     timings: dict[str, list[float]] = {}
     start = time.time()
-    methods = pretrain_methods()
 
     def record(row: str, metrics: dict, command: list[str]) -> None:
         entry = results.setdefault(row, {"acc": [], "f1": []})
@@ -197,8 +199,8 @@ def main() -> None:
             lin_common = ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}",
                           f"trainer.max_epochs={args.linear_epochs}", *common]
             views = {f"linear eval, {view}": mods for view, mods in LINEAR.items()
-                     if view == "both" or not args.no_single}
-            if args.mlp_head:
+                     if not (args.no_both if view == "both" else args.no_single)}
+            if args.mlp_head and not args.no_both:
                 views[f"{MLP_NAME}, both"] = [*LINEAR["both"], *MLP_HEAD]
             for view, extra in views.items():
                 cmd = [*lin_common, *extra]
