@@ -145,15 +145,15 @@ def main() -> None:
     import torch
 
     cuda = args.device.startswith("cuda")
+    command = " ".join(["python bench/tangnn_scale.py", *(a for a in sys.argv[1:] if a != args.out and a != "--out")])
     out = args.out or str(ROOT / "bench" / "results" / ("tangnn_scale_cuda.md" if cuda else "tangnn_scale.md"))
     if cuda:
         if not torch.cuda.is_available():
             parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
-        machine = (f"`python bench/tangnn_scale.py --device {args.device}` ({torch.cuda.get_device_name(args.device)}, "
-                   f"torch {torch.__version__}).")
+        machine = f"`{command}` ({torch.cuda.get_device_name(args.device)}, torch {torch.__version__})."
         memory = "memory = peak of `torch.cuda.max_memory_allocated` over the inputs; the second of two steps is timed."
     else:
-        machine = ("`nice -n 10 python bench/tangnn_scale.py` (CPU, 2 cores shared with other jobs,"
+        machine = (f"`nice -n 10 {command}` (CPU, 2 cores shared with other jobs,"
                    f" torch {torch.__version__}, {torch.get_num_threads()} threads).")
         memory = "memory = growth of peak RSS over the inputs."
     lines = [
