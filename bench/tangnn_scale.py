@@ -145,7 +145,10 @@ def main() -> None:
     import torch
 
     cuda = args.device.startswith("cuda")
-    command = " ".join(["python bench/tangnn_scale.py", *(a for a in sys.argv[1:] if a != args.out and a != "--out")])
+    argv = sys.argv[1:]  # the command without --out PATH / --out=PATH (where the table goes is not how it was made)
+    kept = [a for i, a in enumerate(argv)
+            if a != "--out" and not a.startswith("--out=") and not (i > 0 and argv[i - 1] == "--out")]
+    command = " ".join(["python bench/tangnn_scale.py", *kept])
     out = args.out or str(ROOT / "bench" / "results" / ("tangnn_scale_cuda.md" if cuda else "tangnn_scale.md"))
     if cuda:
         if not torch.cuda.is_available():

@@ -42,14 +42,14 @@ def test_linear_eval_trains_on_augmented_recordings_and_refuses_to_cache_them(tm
     assert not cfg.model.cache_features
     _, objects = cli.train(cfg)
     assert set(objects["datamodule"].train_transforms) == {"skeleton", "inertial"}
-    assert not objects["model"]._cache
+    assert not objects["model"].cached_stages
     cfg = compose_train(tmp_path, ["experiment=har_linear_eval", "model.cache_features=true", *LIMIT])
     with pytest.raises(ValueError, match=r"model\.cache_features=true with data\.train_transforms"):
         cli.train(cfg)
     cfg = compose_train(tmp_path, ["experiment=har_linear_eval", "model.cache_features=true",
                                    "data.train_transforms=null", "model.plot_tsne=false", *LIMIT])
     _, objects = cli.train(cfg)
-    assert any(stage == "train" for stage, _, _ in objects["model"]._cache)
+    assert "train" in objects["model"].cached_stages
 
 
 def test_linear_eval_bad_checkpoint_is_named(tmp_path):

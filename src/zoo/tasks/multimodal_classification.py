@@ -230,6 +230,11 @@ class MultimodalClassificationTask(ZooTask):
             self.encoders.eval()  # frozen encoders keep batch-norm statistics and dropout off
         return self
 
+    @property
+    def cached_stages(self) -> set[str]:
+        """The stages (``train``, ``val``, ``test``) whose frozen features are cached."""
+        return {stage for stage, _, _ in self._cache}
+
     def features(self, batch: dict[str, Tensor], stage: str = "") -> dict[str, Tensor]:
         """Encoder features ``{modality: (B, F)}`` (cached per recording when configured)."""
         if self.freeze_encoders and self.encoders.training:
