@@ -199,6 +199,24 @@ def test_gate_combine_starts_as_the_neighbourhood_branch_and_learns_the_gate():
         TANGNNLayer(in_channels=10, out_channels=4, combine="sum")
 
 
+def test_attention_off_is_the_neighbourhood_part_alone():
+    """The ablation ``attention=False`` builds no top-m branch and combines the neighbourhood part with
+    zeros, so the concat layer is ``W_mix [h_N || 0]`` and the gated one ``h_N``."""
+    x, edge_index = _graph()
+    layer = TANGNNLayer(in_channels=10, out_channels=4, sample_size=None, attention=False)
+    assert layer.attention is None and not any("attention" in name for name, _ in layer.named_parameters())
+    neigh = layer.lin_neigh(layer.aggregate(x, edge_index)) + layer.lin_root(x)
+    expected = layer.lin_mix(torch.cat([neigh, torch.zeros_like(neigh)], dim=-1))
+    assert torch.allclose(layer(x, edge_index), expected, atol=1e-6)
+    gated = TANGNNLayer(in_channels=10, out_channels=4, sample_size=None, combine="gate", attention=False)
+    assert torch.allclose(gated(x, edge_index), gated.lin_neigh(gated.aggregate(x, edge_index))
+                          + gated.lin_root(x), atol=1e-6)
+    net = _net(attention=False, lc=True)
+    assert all(lay.attention is None for lay in net.layers)
+    net(x, edge_index).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
 def test_attention_on_the_neighbourhood_output():
     x, edge_index = _graph()
     layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, heads=2, sample_size=None, combine="gate",

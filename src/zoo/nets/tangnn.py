@@ -108,6 +108,8 @@ class TANGNNLayer(nn.Module):
             ``"gate"`` (sum with a zero-initialised per-channel gate on the attention) (default: ``"concat"``).
         attention_input (str, optional): what the top-m attention reads, ``"input"`` (the layer input,
             the paper's) or ``"neighbourhood"`` (the neighbourhood branch's output) (default: ``"input"``).
+        attention (bool, optional): build the top-m attention branch; ``False`` is the ablation that
+            replaces its output by zeros (the neighbourhood part, then the same ``combine``) (default: ``True``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -132,6 +134,7 @@ class TANGNNLayer(nn.Module):
         aggregation: str = "sage",
         combine: str = "concat",
         attention_input: str = "input",
+        attention: bool = True,
     ) -> None:
         super().__init__()
         if attention_input not in ATTENTION_INPUTS:
@@ -162,7 +165,7 @@ class TANGNNLayer(nn.Module):
             in_channels=in_channels if attention_input == "input" else out_channels, out_channels=out_channels,
             top_m=top_m, heads=heads, dropout=attention_dropout, num_candidates=num_candidates,
             orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
-        )
+        ) if attention else None
         self.lin_mix = nn.Linear(2 * out_channels, out_channels) if combine == "concat" else None
         self.gate = nn.Parameter(torch.zeros(out_channels)) if combine == "gate" else None
         self.reset_parameters()
@@ -175,7 +178,8 @@ class TANGNNLayer(nn.Module):
             self.gat.reset_parameters()
         if self.gate is not None:
             nn.init.zeros_(self.gate)
-        self.attention.reset_parameters()
+        if self.attention is not None:
+            self.attention.reset_parameters()
 
     def sample(self, edge_index: Tensor, num_nodes: int, edge_attr: Optional[Tensor] = None
                ) -> tuple[Tensor, Optional[Tensor]]:
@@ -228,7 +232,10 @@ class TANGNNLayer(nn.Module):
             neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
-        attended = self.attention(x if self.attention_input == "input" else neigh, batch)
+        if self.attention is None:  # ablation: the branch contributes zeros
+            attended = neigh.new_zeros(neigh.shape)
+        else:
+            attended = self.attention(x if self.attention_input == "input" else neigh, batch)
         if self.gate is not None:
             return neigh + self.gate * attended
         return self.lin_mix(torch.cat([neigh, attended], dim=-1))
@@ -236,7 +243,8 @@ class TANGNNLayer(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-            f"top_m={self.attention.top_m}, sample_size={self.sample_size}, aggregation={self.aggregation})"
+            f"top_m={self.attention.top_m if self.attention is not None else None}, "
+            f"sample_size={self.sample_size}, aggregation={self.aggregation})"
         )
 
 
@@ -278,6 +286,8 @@ class TANGNN(nn.Module):
             (default: ``"concat"``).
         attention_input (str, optional): ``"input"`` (the paper's) or ``"neighbourhood"``, see
             :class:`TANGNNLayer` (default: ``"input"``).
+        attention (bool, optional): ``False`` drops the top-m attention branch of every layer (ablation),
+            see :class:`TANGNNLayer` (default: ``True``).
         check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
@@ -308,6 +318,7 @@ class TANGNN(nn.Module):
         aggregation: str = "sage",
         combine: str = "concat",
         attention_input: str = "input",
+        attention: bool = True,
         check_input: bool = True,
     ) -> None:
         super().__init__()
@@ -331,7 +342,7 @@ class TANGNN(nn.Module):
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
                 num_candidates=num_candidates, orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
                 edge_dim=edge_dim, root_weight=root_weight, aggregation=aggregation, combine=combine,
-                attention_input=attention_input,
+                attention_input=attention_input, attention=attention,
             )
             for i in range(num_layers)
         )
