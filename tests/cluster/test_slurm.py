@@ -150,9 +150,13 @@ def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
     assert resumed["epoch"] in (saved["epoch"], saved["epoch"] + 1)
     assert saved["global_step"] >= 3
     assert resumed["optimizer"] == optimizer_digest(saved["optimizer_states"])
-    # training continued from there: `stop_after` more epochs, one full-batch step each
+    # training continued from there: `stop_after` more epochs, one full-batch step each, except that a
+    # restored epoch whose step was already taken (SIGUSR1 in its epoch-end hooks: one step per epoch,
+    # so saved step == saved epoch + 1) finishes without another step
+    step_already_taken = resumed["epoch"] == saved["epoch"] and saved["global_step"] == saved["epoch"] + 1
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert last["global_step"] == saved["global_step"] + stop_after
+    assert last["global_step"] == saved["global_step"] + stop_after - int(step_already_taken), (saved["epoch"],
+                                                                                                 resumed["epoch"])
     assert float(last["optimizer_states"][0]["state"][0]["step"]) == last["global_step"]
     # the sweep got the resumed job's result
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
