@@ -209,6 +209,7 @@ def test_attention_off_is_the_neighbourhood_part_alone():
     expected = layer.lin_mix(torch.cat([neigh, torch.zeros_like(neigh)], dim=-1))
     assert torch.allclose(layer(x, edge_index), expected, atol=1e-6)
     gated = TANGNNLayer(in_channels=10, out_channels=4, sample_size=None, combine="gate", attention=False)
+    assert gated.gate is None  # nothing left to gate
     assert torch.allclose(gated(x, edge_index), gated.lin_neigh(gated.aggregate(x, edge_index))
                           + gated.lin_root(x), atol=1e-6)
     net = _net(attention=False, lc=True)

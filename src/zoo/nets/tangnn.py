@@ -109,7 +109,8 @@ class TANGNNLayer(nn.Module):
         attention_input (str, optional): what the top-m attention reads, ``"input"`` (the layer input,
             the paper's) or ``"neighbourhood"`` (the neighbourhood branch's output) (default: ``"input"``).
         attention (bool, optional): build the top-m attention branch; ``False`` is the ablation that
-            replaces its output by zeros (the neighbourhood part, then the same ``combine``) (default: ``True``).
+            replaces its output by zeros (``concat``: :math:`W_{mix} [h^{\mathcal{N}} \Vert 0]`; ``gate``:
+            :math:`h^{\mathcal{N}}` alone, without a gate parameter) (default: ``True``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, edge indices :math:`(2, |E|)`, optional edge features
@@ -167,7 +168,8 @@ class TANGNNLayer(nn.Module):
             orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
         ) if attention else None
         self.lin_mix = nn.Linear(2 * out_channels, out_channels) if combine == "concat" else None
-        self.gate = nn.Parameter(torch.zeros(out_channels)) if combine == "gate" else None
+        # without the attention branch a gate would scale zeros: the ablated gated layer is h_N alone
+        self.gate = nn.Parameter(torch.zeros(out_channels)) if combine == "gate" and attention else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -233,6 +235,8 @@ class TANGNNLayer(nn.Module):
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
         if self.attention is None:  # ablation: the branch contributes zeros
+            if self.combine == "gate":
+                return neigh
             attended = neigh.new_zeros(neigh.shape)
         else:
             attended = self.attention(x if self.attention_input == "input" else neigh, batch)
