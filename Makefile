@@ -63,7 +63,7 @@ results-check: install
 # The docs site (mkdocs-material; API pages from the docstrings) into site/; any broken link fails
 docs: install
 	$(BIN)/python bench/render_results.py --check
-	PYTHONPATH=src $(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # The wheel (with the config tree as zoo/conf) and its sdist, into dist/
 wheel: install

@@ -21,6 +21,13 @@ A cell with several values (seeds) shows ``mean ± std`` (sample standard deviat
 ``<m>:std`` recorded without seed beside an aggregate ``<m>`` is shown as ``m ± std``; a missing
 cell shows ``-``.
 
+One number inside a sentence or a table cell is an inline pair on one line,
+``<!-- value: NAME setting="gcn_cora" metric="test acc" digits=1 -->82.2 ± 1.0<!-- /value -->``:
+the cell of that setting and metric, formatted as above.
+
+``<!-- results-index -->`` ... ``<!-- /results-index -->`` lists every results file with the
+commands and commits its rows record (the reproductions page).
+
 ``python bench/render_results.py`` rewrites the files in place (``make results``);
 ``--check`` re-renders in memory and exits 1 naming each file and table that differs
 (``make results-check``).
@@ -42,16 +49,19 @@ if __package__ in (None, ""):
 
 from bench.results_data import RESULTS_DIR, read_results  # noqa: E402
 
-__all__ = ["MARKER", "render_table", "render_text", "markdown_files", "main"]
+__all__ = ["MARKER", "INLINE", "render_table", "render_value", "render_text", "markdown_files", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"(?P<open><!-- results: (?P<spec>[^\n]*?) -->\n)(?P<body>.*?)(?P<close><!-- /results -->)",
                     re.DOTALL)
+INLINE = re.compile(r"(?P<open>(?<!`)<!-- value: (?P<spec>[^\n]*?) -->)(?P<body>[^\n]*?)(?P<close><!-- /value -->)")
 OPTIONS = ("rows", "cols", "metrics", "settings", "label", "digits", "seeds")
+INLINE_OPTIONS = ("setting", "metric", "digits")
+INDEX = re.compile(r"(?P<open><!-- results-index -->\n)(?P<body>.*?)(?P<close><!-- /results-index -->)", re.DOTALL)
 STD_SUFFIX = ":std"
 
 
-def _parse_spec(spec: str, where: str) -> tuple[str, dict[str, str]]:
+def _parse_spec(spec: str, where: str, allowed: Sequence[str] = OPTIONS) -> tuple[str, dict[str, str]]:
     try:
         words = shlex.split(spec)
     except ValueError as err:
@@ -61,8 +71,8 @@ def _parse_spec(spec: str, where: str) -> tuple[str, dict[str, str]]:
     options = {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
-        if not sep or key not in OPTIONS:
-            raise ValueError(f"{where}: marker option {word!r}; expected key=value with key one of {OPTIONS}")
+        if not sep or key not in allowed:
+            raise ValueError(f"{where}: marker option {word!r}; expected key=value with key one of {tuple(allowed)}")
         options[key] = value
     return words[0], options
 
@@ -163,8 +173,50 @@ def render_table(name: str, options: dict[str, str], *, results_dir: Path = RESU
     return "\n".join(lines) + "\n"
 
 
+def render_value(name: str, options: dict[str, str], *, results_dir: Path = RESULTS_DIR, where: str = "") -> str:
+    """One cell (``setting``, ``metric``) of ``results_dir/<name>.csv``, as :func:`render_table` shows it."""
+    where = where or name
+    missing = [key for key in ("setting", "metric") if key not in options]
+    if missing:
+        raise ValueError(f"{where}: an inline value needs {missing}")
+    table = render_table(name, {"settings": options["setting"], "metrics": options["metric"],
+                                "digits": options.get("digits", "2")}, results_dir=results_dir, where=where)
+    cell = table.splitlines()[2].strip("| ").split(" | ")[-1]
+    return cell.replace("\\|", "|")
+
+
+def render_index(results_dir: Path = RESULTS_DIR) -> str:
+    """A table of every ``results_dir/*.csv``: its name, the distinct commands and commits of its rows."""
+    lines = ["| results file | command | commit |", "| --- | --- | --- |"]
+    for path in sorted(Path(results_dir).glob("*.csv")):
+        rows = read_results(path)
+        commands = list(dict.fromkeys(row["command"] for row in rows))
+        commits = list(dict.fromkeys(row["commit"] for row in rows))
+        command = "<br>".join(f"`{_escape(c)}`" for c in commands)
+        lines.append(f"| `{path.stem}` | {command} | {', '.join(commits)} |")
+    return "\n".join(lines) + "\n"
+
+
+FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.DOTALL | re.MULTILINE)
+
+
 def render_text(text: str, *, source: str = "<text>", results_dir: Path = RESULTS_DIR) -> tuple[str, list[str]]:
-    """``text`` with every marker's body re-rendered, and the names of the tables that changed."""
+    """``text`` with every marker's body re-rendered, and the names of the tables that changed.
+
+    Markers inside fenced code blocks and inline code (examples of the syntax) are left alone.
+    """
+    fences: list[str] = []
+
+    def hide(match: re.Match) -> str:
+        fences.append(match.group(0))
+        return f"\x00fence{len(fences) - 1}\x00"
+
+    hidden = FENCE.sub(hide, text)
+    rendered, changed = _render_unfenced(hidden, source=source, results_dir=results_dir)
+    return re.sub("\x00fence(\\d+)\x00", lambda m: fences[int(m.group(1))], rendered), changed
+
+
+def _render_unfenced(text: str, *, source: str, results_dir: Path) -> tuple[str, list[str]]:
     changed: list[str] = []
 
     def replace(match: re.Match) -> str:
@@ -175,10 +227,29 @@ def render_text(text: str, *, source: str = "<text>", results_dir: Path = RESULT
             changed.append(f"{name} (line {line})")
         return match["open"] + table + match["close"]
 
-    stray = text.count("<!-- results:") - len(MARKER.findall(text))
-    if stray:
-        raise ValueError(f"{source}: {stray} '<!-- results: ... -->' marker(s) without a closing '<!-- /results -->'")
-    return MARKER.sub(replace, text), changed
+    def replace_value(match: re.Match) -> str:
+        line = text.count("\n", 0, match.start()) + 1
+        name, options = _parse_spec(match["spec"], f"{source}:{line}", INLINE_OPTIONS)
+        value = render_value(name, options, results_dir=results_dir, where=f"{source}:{line} ({name})")
+        if value != match["body"]:
+            changed.append(f"{name} {options.get('setting')!r} {options.get('metric')!r} (line {line})")
+        return match["open"] + value + match["close"]
+
+    for opener, pattern, closer in (("<!-- results:", MARKER, "<!-- /results -->"), ("<!-- value:", INLINE, "<!-- /value -->")):
+        stray = len(re.findall(f"(?<!`){re.escape(opener)}", text)) - len(pattern.findall(text))
+        if stray:
+            raise ValueError(f"{source}: {stray} '{opener} ... -->' marker(s) without a closing '{closer}'")
+    text_out = MARKER.sub(replace, text)
+
+    def replace_index(match: re.Match) -> str:
+        table = render_index(results_dir)
+        if table != match["body"]:
+            changed.append("results-index")
+        return match["open"] + table + match["close"]
+
+    text_out = INDEX.sub(replace_index, text_out)
+    text = text_out  # line numbers of inline values refer to the rendered text
+    return INLINE.sub(replace_value, text_out), changed
 
 
 def markdown_files(root: Path = ROOT) -> list[Path]:
@@ -200,7 +271,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         text = path.read_text()
         rel = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
         new, changed = render_text(text, source=str(rel))
-        tables += len(MARKER.findall(text))
+        unfenced = FENCE.sub("", text)
+        tables += len(MARKER.findall(unfenced)) + len(INLINE.findall(unfenced)) + len(INDEX.findall(unfenced))
         if changed:
             stale += [f"{rel}: {name}" for name in changed]
             if not args.check:

@@ -64,3 +64,23 @@ def test_repository_tables_match_their_data():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "results tables match their data" in out.stdout
+
+
+def test_inline_values(results):
+    text = 'GCN reaches <!-- value: toy setting=gcn metric=test/acc digits=1 -->?<!-- /value --> here.\n'
+    new, changed = render_text(text, source="README.md", results_dir=results)
+    assert new == 'GCN reaches <!-- value: toy setting=gcn metric=test/acc digits=1 -->82.0 ± 2.0<!-- /value --> here.\n'
+    assert changed == ["toy 'gcn' 'test/acc' (line 1)"]
+    with pytest.raises(ValueError, match=r"README.md:1 \(toy\): settings='nope'"):
+        render_text("<!-- value: toy setting=nope metric=test/acc -->x<!-- /value -->", source="README.md",
+                    results_dir=results)
+
+
+def test_results_index_lists_files_with_commands(results):
+    new, changed = render_text("<!-- results-index -->\n<!-- /results-index -->\n", results_dir=results)
+    assert "| `toy` | `python bench/toy.py` | abc |" in new and changed == ["results-index"]
+
+
+def test_examples_in_code_are_left_alone(results):
+    text = "```text\n<!-- results: NAME digits=1 -->\n<!-- /results -->\n```\nand `<!-- value: NAME setting=x -->`\n"
+    assert render_text(text, results_dir=results) == (text, [])
