@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results_data import write_results  # noqa: E402
 
 SRC = ROOT / "bench" / "results"
-DST = ROOT / "docs" / "results"
+DST = ROOT / "docs" / "results"  # moved on to research/results/ afterwards
 NUM = r"[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?"
 PM = re.compile(rf"^({NUM})\s*±\s*({NUM})$")
 ONE = re.compile(rf"^({NUM})%?$")

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # these scripts ran from bench/
 
 from har_utd_mhad import REFERENCE, fmt  # noqa: E402
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # these scripts ran from bench/
 
 from har_utd_mhad import CACHED_FEATURES, ROOT, pretrain_command, pretrain_methods, reuse_checkpoint, run  # noqa: E402
 

@@ -3,7 +3,7 @@
 # sized for a shared 2-core CPU: 3 seeds, at most 6 epochs, texts truncated to 96 (Blitzer) / 48 (Persian)
 # subword tokens.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs "${BLITZER_EPOCHS:-6}" data.max_length=96
 nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs "${PERSIAN_EPOCHS:-6}" data.max_length=48
 # The pooled warm-up variants table (bench/results/capsule_persian_sentiment_warmup_variants.md; ~14 min):

@@ -11,7 +11,7 @@ recipe in the README (exploration only; the reported table comes from ``bench/ha
 import argparse, os, sys, time
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 torch.set_num_threads(1)
 from zoo.data.utd_mhad import UTDMHADDataModule
 from zoo.data.skeleton_augment import SkeletonAugment
@@ -41,8 +41,8 @@ p.add_argument("--batch", type=int, default=64)
 a = p.parse_args()
 torch.manual_seed(a.seed)
 tr = {"skeleton": SkeletonAugment(), "inertial": InertialAugment()} if a.aug else None
-data_dir = os.environ.get("ZOO_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-dm = UTDMHADDataModule(root=f"{data_dir}/har/utd_mhad", cache_dir=str(Path(__file__).resolve().parents[1] / ".cache" / "utd_mhad"), skeleton_centre=a.centre, batch_size=a.batch, train_transforms=tr, seed=a.seed)
+data_dir = os.environ.get("ZOO_DATA_DIR", str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+dm = UTDMHADDataModule(root=f"{data_dir}/har/utd_mhad", cache_dir=str(Path(__file__).resolve().parents[2] / ".cache" / "utd_mhad"), skeleton_centre=a.centre, batch_size=a.batch, train_transforms=tr, seed=a.seed)
 dm.prepare_data(); dm.setup()
 enc = torch.nn.ModuleDict({"skeleton": SkeletonCooccurrenceCNN(num_joints=20, hidden_channels=a.hidden, out_features=a.out, batch_norm=bool(a.bn)),
                            "inertial": InertialTransformer(in_channels=6, batch_norm=bool(a.bn))})
