@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.zoo-installed
 
-.PHONY: install train test test-slow test-gpu test-multiprocess test-slurm slurm-up slurm-down clean
+.PHONY: install train test test-slow test-gpu test-multiprocess test-slurm slurm-up slurm-down \
+	docs results results-check wheel wheel-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,5 +52,26 @@ slurm-up:
 slurm-down:
 	bash slurm/stop_cluster.sh
 
+# Every results table in README.md, docs/, research/ and bench/ re-rendered from bench/results/*.csv
+results: install
+	$(BIN)/python bench/render_results.py
+
+# Fails naming the file and table when a rendered table disagrees with its data file
+results-check: install
+	$(BIN)/python bench/render_results.py --check
+
+# The docs site (mkdocs-material; API pages from the docstrings) into site/; any broken link fails
+docs: install
+	$(BIN)/python bench/render_results.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# The wheel (with the config tree as zoo/conf) and its sdist, into dist/
+wheel: install
+	$(BIN)/python -m build --outdir dist .
+
+# Build the wheel, install it into a fresh venv, run zoo-train and zoo-eval outside the checkout
+wheel-check: install
+	TORCH_SPEC="$(TORCH_SPEC)" bash .ci/wheel_check.sh $(BIN)/python
+
 clean:
-	rm -rf logs .cache .pytest_cache
+	rm -rf logs .cache .pytest_cache site dist build

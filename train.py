@@ -1,19 +1,6 @@
-"""Train a zoo model: ``python train.py experiment=<name> [overrides]``. See README.md."""
+"""Train a zoo model: ``python train.py experiment=<name> [overrides]`` (same as ``zoo-train``)."""
 
-from typing import Optional
-
-import hydra
-from omegaconf import DictConfig
-
-from zoo import cli
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
-def main(cfg: DictConfig) -> Optional[float]:
-    metrics, _ = cli.train(cfg)
-    # the value Optuna / other sweepers optimise
-    return cli.metric_value(metrics, cfg.get("optimized_metric"))
-
+from zoo.console import train_main as main
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
 """Benchmark: DBD-weighted capsule ensemble vs TF-IDF + logistic regression, one pooled capsule net
-and the uniform-weight ensemble, mean over seeds. Writes ``bench/results/capsule_<data>.md``.
+and the uniform-weight ensemble, mean over seeds. Writes ``bench/results/capsule_<data>.csv`` (``bench.results_data``).
 
     nice -n 10 python bench/capsule_ensemble.py --data blitzer_mdsd --seeds 0 1 2 --epochs 6 data.max_length=96
     nice -n 10 python bench/capsule_ensemble.py --data persian_sentiment --seeds 0 1 2 --epochs 6 data.max_length=48
@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 import torch  # noqa: E402
@@ -41,6 +42,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
+from bench.results_data import write_results  # noqa: E402
 from zoo import cli  # noqa: E402
 
 EXPERIMENTS = {"blitzer_mdsd": "capsule_blitzer", "persian_sentiment": "capsule_persian"}
@@ -219,9 +221,14 @@ def main() -> None:
     for name, results in rows.items():
         lines.append(f"- {name}: " + ", ".join(f"{r['test/polarity_acc']:.4f} / {r['test/polarity_f1']:.4f}"
                                               for r in results))
-    out = ROOT / "bench" / "results" / f"capsule_{args.data}{'_' + args.tag if args.tag else ''}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    # results as data: one row per method, seed and metric (the table above is printed, the docs render it)
+    columns = {"test/polarity_acc": "test/polarity_acc", "test/polarity_f1": "test/polarity_f1 (macro)",
+               "test/domain_acc": "test/domain_acc", "val/polarity_acc_best": "val/polarity_acc_best",
+               "val/polarity_f1_best": "val/polarity_f1_best"}
+    data = [{"setting": name, "seed": seed, "metric": metric, "value": result[key]}
+            for name, results in rows.items() for seed, result in zip(args.seeds, results)
+            for key, metric in columns.items() if key in result]
+    write_results(f"capsule_{args.data}{'_' + args.tag if args.tag else ''}", data, command=command)
     print("\n".join(lines))
 
 

@@ -4,7 +4,7 @@ For each seed: the supervised multimodal baseline; CMC (InfoNCE), hard-negative 
 tau+) and hard-negative label-aware pre-training, each followed by linear evaluation with both
 modalities and with one modality; limited-label linear evaluation (k = 1, 2, 4 per class) on the
 hard-negative (unlabelled) encoders. Writes the mean +- std over seeds to
-``bench/results/har_utd_mhad.md``. Every run is the ``train.py`` command printed in the table,
+``bench/results/har_utd_mhad.csv`` (``--out FILE.md`` writes the markdown record instead). Every run is the ``train.py`` command printed in the table,
 executed in-process (one at a time) through ``zoo.cli.train``.
 
     nice -n 10 python bench/har_utd_mhad.py --seeds 0 1 2 --pretrain-epochs 100 --sup-epochs 100
@@ -165,7 +165,8 @@ def main() -> None:
                         help="work folder of an earlier run (e.g. /tmp/har_bench_xxx): evaluate its final pre-training "
                              "checkpoints (pre_<seed>_<method>) instead of pre-training again; each checkpoint's stored "
                              "config must match the pre-training command")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "har_utd_mhad.md"))
+    parser.add_argument("--out", default=None,
+                        help="write the markdown record here (default: bench/results/har_utd_mhad.csv only)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="har_bench_"))
@@ -256,9 +257,20 @@ def write(args, results, commands, timings, seconds: float) -> None:
         lines.append(f"- {row}: `{command}`")
     lines.append("")
     lines.append("Raw: " + json.dumps({k: v for k, v in results.items()}))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out}", flush=True)
+    if args.out is not None:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.out}", flush=True)
+        return
+    print("\n".join(lines), flush=True)
+    sys.path.insert(0, str(ROOT))
+    from bench.results_data import write_results
+
+    rows = [{"setting": row, "seed": seed, "metric": metric, "value": 100 * value}
+            for row, entry in results.items() for key, metric in (("acc", "test acc"), ("f1", "test macro-F1"))
+            for seed, value in zip(args.seeds, entry[key])]
+    rows += [{"setting": row, "metric": "seeds", "value": len(entry["acc"])} for row, entry in results.items()]
+    print(f"wrote {write_results('har_utd_mhad', rows)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ on the same composed config instead) whose best checkpoint feeds the next stages
   2. reference  ``experiment=<exp> seed=<s+100>``               (all classes, independent)
   3. no-treatment / PCT / MPT  ``experiment=<exp> model=<method> model.old_ckpt=... [model.reference_ckpt=...]``
 
-It writes a markdown table (test accuracy, old-class accuracy, NFR, RNFR; mean and std over the
-seeds, in %) to ``bench/results/mpt_<exp>.md`` and checks the bar: MPT's NFR at least 30% below
+It writes test accuracy, old-class accuracy, NFR and RNFR (in %) per method and seed to
+``bench/results/<exp>.csv`` (``--out FILE`` writes the markdown table there instead) and checks the bar: MPT's NFR at least 30% below
 no-treatment's with overall accuracy within 1.5 points, PCT's NFR between the two.
 
     nice -n 10 python bench/mpt_study.py --experiment mpt_fmnist --seeds 0 1 2
@@ -204,13 +204,13 @@ def main(argv: Optional[list[str]] = None) -> dict[str, list[dict]]:
                         "e.g. model.loss.margin_bias=1")
     parser.add_argument("--pct-overrides", nargs="*", default=[], help="overrides for the PCT stage only")
     parser.add_argument("--resume", action="store_true", help="reuse stages of --runs-dir that finished")
-    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/mpt_<experiment>.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the markdown table here (default: only bench/results/<experiment>.csv)")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every stage")
     args = parser.parse_args(argv)
 
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     runs_dir = args.runs_dir or ROOT / "logs" / "mpt_study" / args.experiment / stamp
-    out = args.out or ROOT / "bench" / "results" / f"{args.experiment}.md"
     extra = (FAST_DEV_RUN if args.fast_dev_run else []) + list(args.overrides)
     runner = run_in_process if args.in_process else run_subprocess
     start = time.time()
@@ -220,7 +220,18 @@ def main(argv: Optional[list[str]] = None) -> dict[str, list[dict]]:
     note = (f"Runs in `{runs_dir}`; wall time {time.time() - start:.0f} s; extra overrides: "
             f"{' '.join(extra) or 'none'}; MPT only: {' '.join(args.mpt_overrides) or 'none'}; "
             f"PCT only: {' '.join(args.pct_overrides) or 'none'}.")
-    print(write_table(results, out, command, args.seeds, note))
+    if args.out is not None:
+        print(write_table(results, args.out, command, args.seeds, note))
+    else:  # results as data (bench/results_data.py); the docs render the table from it
+        sys.path.insert(0, str(ROOT))
+        from bench.results_data import write_results
+
+        rows = [{"setting": method, "seed": seed, "metric": name, "value": 100 * r[key]}
+                for method in METHODS for seed, r in zip(args.seeds, results[method]) for key, name in COLUMNS
+                if r.get(key) is not None]
+        rows += [{"setting": f"{stage} model", "seed": seed, "metric": "acc", "value": 100 * r["test/acc"]}
+                 for stage in ("old", "reference") for seed, r in zip(args.seeds, results[stage])]
+        print(f"{note}\nwrote {write_results(args.experiment, rows, command=command)}")
     return results
 
 

@@ -1,4 +1,4 @@
-"""t-SNE plot of learned node embeddings, coloured by class, written after testing.
+"""t-SNE plot of learned node embeddings, coloured by class, written after testing (via :mod:`zoo.utils.plots`).
 
 van der Maaten & Hinton, "Visualizing Data using t-SNE" (JMLR 2008); TANGNN
 (https://arxiv.org/abs/2411.15458, Sec. 5.6) shows such plots of its vertex representations.
@@ -13,35 +13,12 @@ from typing import Optional
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import WandbLogger
+
+from zoo.utils.plots import save_tsne
 
 __all__ = ["EmbeddingTSNE", "save_tsne"]
 
 log = logging.getLogger(__name__)
-
-
-def save_tsne(embeddings: np.ndarray, labels: np.ndarray, path: str, title: str, seed: int = 0,
-              perplexity: float = 30.0) -> str:
-    """Embed ``(n, d)`` points in 2-D with t-SNE and save a scatter plot coloured by ``labels``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.manifold import TSNE
-
-    perplexity = min(perplexity, max(1.0, (len(embeddings) - 1) / 3))
-    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(embeddings)
-    fig, ax = plt.subplots(figsize=(6, 6))
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4)
-    ax.legend(*scatter.legend_elements(), title="class", loc="best", fontsize="small")
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 class EmbeddingTSNE(Callback):
@@ -89,10 +66,5 @@ class EmbeddingTSNE(Callback):
             keep = np.random.default_rng(self.seed).choice(len(z), limit, replace=False)
             z, y = z[keep], y[keep]
         path = os.path.join(self.dirpath or trainer.default_root_dir, self.filename)
-        self.path = save_tsne(z, y, path, f"{type(pl_module.net).__name__} embeddings (t-SNE)", seed=self.seed)
-        log.info(f"t-SNE plot written to {self.path}")
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                import wandb
-
-                logger.experiment.log({"tsne": wandb.Image(self.path)})
+        self.path = save_tsne(z, y, path, f"{type(pl_module.net).__name__} embeddings (t-SNE)", seed=self.seed,
+                              loggers=trainer.loggers)

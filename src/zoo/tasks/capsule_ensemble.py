@@ -374,30 +374,10 @@ class CapsuleEnsembleTask(ZooTask):
             self._save_confusion(domain_cm, self.domain_names, "domain (argmax DBD)", "confusion_domain.png")
 
     def _save_confusion(self, matrix: Tensor, names: list[str], title: str, filename: str) -> None:
-        import matplotlib
+        from zoo.utils.plots import save_confusion_matrix
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.5, 1.2 * len(names) + 2))
-        ax.imshow(matrix.numpy(), cmap="Blues")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"test confusion: {title}")
-        peak = float(matrix.max()) if matrix.numel() else 0.0
-        for i in range(matrix.size(0)):
-            for j in range(matrix.size(1)):
-                value = int(matrix[i, j])
-                ax.text(j, i, str(value), ha="center", va="center",
-                        color="white" if value > peak / 2 else "black")
-        fig.tight_layout()
-        out_dir = self.trainer.default_root_dir
-        os.makedirs(out_dir, exist_ok=True)
-        path = os.path.join(out_dir, filename)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_confusion_matrix(matrix, names, os.path.join(self.trainer.default_root_dir, filename),
+                              f"test confusion: {title}")
         for logger in self.loggers:
             if type(logger).__name__ == "WandbLogger":
                 import wandb

@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric, MinMetric
 
 from zoo.objectives.cross_modal_contrastive import CrossModalContrastiveLoss
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
-from zoo.tasks.embedding_plot import save_tsne
+from zoo.utils.plots import save_tsne
 
 __all__ = ["CrossModalContrastiveTask"]
 

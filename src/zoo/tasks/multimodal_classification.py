@@ -39,7 +39,7 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
-from zoo.tasks.embedding_plot import save_tsne
+from zoo.utils.plots import save_tsne
 
 __all__ = ["MultimodalClassificationTask", "load_encoder_weights", "MODALITY_SCALINGS", "check_modality_scaling", "scale_modalities"]
 

@@ -1,7 +1,8 @@
 """OmegaConf resolvers used by the config tree.
 
 * ``${zoo_data_dir:}``: ``$ZOO_DATA_DIR`` if set, else ``../shared/data`` beside the project when it
-  exists, else ``<project>/data`` (where datamodules' download code writes).
+  exists, else ``<project>/data`` (``./data`` for an installed wheel), where datamodules' download
+  code writes.
 * ``${zoo_cwd:}``: the directory the command was started from (the default project root).
 * ``${wandb_offline:}``: ``True`` unless W&B has credentials or ``WANDB_MODE`` says otherwise, so a
   run without an API key logs locally instead of hanging on a login prompt.
@@ -34,7 +35,9 @@ def default_data_dir() -> str:
         shared = (base / ".." / "shared" / "data").resolve()
         if shared.is_dir():
             return str(shared)
-    return str((PROJECT_ROOT / "data").resolve())
+    # a source checkout downloads into <checkout>/data; an installed wheel into ./data
+    base = PROJECT_ROOT if (PROJECT_ROOT / "conf" / "train.yaml").is_file() else Path.cwd()
+    return str((base / "data").resolve())
 
 
 def wandb_offline() -> bool:

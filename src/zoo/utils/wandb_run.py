@@ -15,7 +15,6 @@ offline (``${wandb_mode:}``) and the ``wandb sync`` command is printed at the en
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import struct
@@ -45,44 +44,14 @@ def register_wandb_resolvers() -> None:
 
 
 def plot_metric_curves(metrics_csv: Path, out_png: Path) -> Optional[Path]:
-    """Plot every epoch-level ``train/*`` and ``val/*`` metric of a CSVLogger file, one panel per metric.
+    """Plot every epoch-level ``train/*`` and ``val/*`` metric of a CSVLogger file, one panel per metric
+    (:func:`zoo.utils.plots.save_metric_curves`).
 
     :returns: ``out_png``, or ``None`` when the file holds no epoch metrics.
     """
-    if not metrics_csv.is_file():
-        return None
-    series: dict[str, list[tuple[int, float]]] = {}
-    with metrics_csv.open() as f:
-        for row in csv.DictReader(f):
-            epoch = row.get("epoch")
-            if epoch in (None, ""):
-                continue
-            for key, value in row.items():
-                if key.startswith(("train/", "val/")) and value not in (None, ""):
-                    series.setdefault(key, []).append((int(float(epoch)), float(value)))
-    if not series:
-        return None
-    import matplotlib
+    from zoo.utils.plots import save_metric_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted(series)
-    cols = min(3, len(names))
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        xs, ys = zip(*sorted(series[name]))
-        ax.plot(xs, ys, marker="." if len(xs) < 30 else None)
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    fig.tight_layout()
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=80)
-    plt.close(fig)
-    return out_png
+    return Path(out_png) if save_metric_curves(metrics_csv, out_png) is not None else None
 
 
 def _pngs(run_dir: Path) -> list[Path]:
