@@ -159,7 +159,7 @@ def _pad(docs: list[list[int]]) -> torch.Tensor:
 def test_log_scores_are_sums_of_smoothed_log_frequencies_on_real_reviews(reviews, alpha):
     counts, held = reviews
     sizes = torch.tensor([40.0, 40.0, 40.0])
-    dbd = DomainBelongingDegree(num_domains=3, vocab_size=counts.size(1), prior=False, smoothing=alpha)
+    dbd = DomainBelongingDegree(num_domains=3, vocab_size=counts.size(1), prior=False, idf=False, smoothing=alpha)
     dbd.fit(counts, sizes)
     seen = {c for c in range(1, counts.size(1)) if counts[:, c].sum() > 0}
     totals = [sum(counts[i, c].item() + alpha for c in seen) for i in range(3)]
@@ -208,7 +208,7 @@ def test_idf_weight_is_the_inverse_domain_frequency():
     # term 2 at the same rate in domains 0 and 1, absent from 2: w = log(3 / 2); term 3 only in
     # domain 2: w = log 3; term 4 at the same rate everywhere: w = 0. Every domain has 4 tokens.
     counts = torch.tensor([[0.0, 0, 2, 0, 2], [0, 0, 2, 0, 2], [0, 0, 0, 2, 2]])
-    plain = DomainBelongingDegree(num_domains=3, vocab_size=5, smoothing=1e-9, prior=False).fit(counts)
+    plain = DomainBelongingDegree(num_domains=3, vocab_size=5, smoothing=1e-9, prior=False, idf=False).fit(counts)
     weighted = DomainBelongingDegree(num_domains=3, vocab_size=5, smoothing=1e-9, prior=False, idf=True).fit(counts)
     for term, w in ((2, math.log(1.5)), (3, math.log(3)), (4, 0.0)):
         torch.testing.assert_close(weighted.term_degree[term], w * plain.term_degree[term], atol=1e-5, rtol=1e-5)
@@ -227,5 +227,5 @@ def test_bad_options_name_the_key():
         DomainBelongingDegree(num_domains=2, vocab_size=4, smoothing=0.0)
     with pytest.raises(ValueError, match=r"domain sizes"):
         DomainBelongingDegree(num_domains=2, vocab_size=4).fit(torch.ones(2, 4), torch.zeros(2))
-    assert DomainBelongingDegree(num_domains=2, vocab_size=4).smoothing == 1.0
+    assert DomainBelongingDegree(num_domains=2, vocab_size=4).smoothing == 0.1
     assert DomainBelongingDegree(num_domains=2, vocab_size=4, aggregation="additive").smoothing == 0.0
