@@ -229,3 +229,14 @@ def test_bad_options_name_the_key():
         DomainBelongingDegree(num_domains=2, vocab_size=4).fit(torch.ones(2, 4), torch.zeros(2))
     assert DomainBelongingDegree(num_domains=2, vocab_size=4).smoothing == 0.1
     assert DomainBelongingDegree(num_domains=2, vocab_size=4, aggregation="additive").smoothing == 0.0
+
+
+@needs_blitzer
+def test_sharpness_softens_the_log_mixing_weights_but_not_the_predicted_domain(reviews):
+    counts, held = reviews
+    docs = _pad([doc for _, doc in held])
+    sharp = DomainBelongingDegree(num_domains=3, vocab_size=counts.size(1)).fit(counts)
+    soft = DomainBelongingDegree(num_domains=3, vocab_size=counts.size(1), sharpness=0.03).fit(counts)
+    torch.testing.assert_close(soft(docs), torch.softmax(0.03 * sharp.scores(docs), dim=1).float())
+    assert torch.equal(soft(docs).argmax(dim=1), sharp(docs).argmax(dim=1))
+    assert bool((soft(docs).max(dim=1).values < sharp(docs).max(dim=1).values + 1e-6).all())
