@@ -56,7 +56,10 @@ class DomainBelongingDegree(nn.Module):
 
     i.e. :math:`\log D` minus the entropy of the size-balanced ``uniq``; for a term used at the
     same rate in :math:`k` of the :math:`D` domains and absent from the rest it is exactly
-    :math:`\log(D / k)`, the IDF over domains. Log-space needs :math:`\alpha > 0`.
+    :math:`\log(D / k)`, the IDF over domains. Log-space needs :math:`\alpha > 0`. The predicted
+    domain :math:`\arg\max_i s_i(d)` does not depend on :math:`p`; the mixing weights do: a
+    naive-Bayes posterior over a long text is nearly one-hot, and :math:`p < 1` softens it
+    (``capsule_blitzer`` mixes with :math:`p = 0.03`, chosen on validation polarity accuracy).
 
     **Additive aggregation** (``aggregation="additive"``, the paper's score):
     :math:`\mathrm{DBD}_i(c) = \mathrm{freq}_i(c)\,\mathrm{uniq}_i(c)`; with ``balance_domains``
