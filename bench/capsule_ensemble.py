@@ -108,15 +108,14 @@ def describe(cfg) -> str:
     if weights in ("inverse", "effective"):
         form = (f"power {objective.get('power', 1.0)}" if weights == "inverse"
                 else f"beta {objective.get('beta', 0.999)}")
-        phase = model.get("class_weight_phase", "all")
-        weights = (f"{weights} ({form}, {model.get('class_weight_counts', 'domain')} counts"
-                   f"{'' if phase == 'all' else f', {phase} epochs only'})")
+        weights = f"{weights} ({form}, {model.get('class_weight_counts', 'domain')} counts)"
     return (f"{objective._target_.rsplit('.', 1)[-1]}, class weights {weights}, "
             f"share_embeddings={model.get('share_embeddings', False)}, "
-            f"share_features={model.get('share_features', False)}, "
             f"pooled_warmup_epochs={model.get('pooled_warmup_epochs', 0)} "
             f"(finetune_lr_scale {model.get('finetune_lr_scale', 1.0)}), "
-            f"DBD balance_domains={model.dbd.get('balance_domains', False)} sharpness={model.dbd.sharpness}, "
+            f"DBD {model.dbd.get('aggregation', 'additive')} prior={model.dbd.get('prior', True)} "
+            f"idf={model.dbd.get('idf', False)} balance_domains={model.dbd.get('balance_domains', False)} "
+            f"sharpness={model.dbd.sharpness}, "
             f"checkpoint + early stopping on {cfg.callbacks.model_checkpoint.monitor} "
             f"(patience {cfg.callbacks.early_stopping.patience}), max_length {cfg.data.max_length}")
 
@@ -172,8 +171,7 @@ def main() -> None:
             label, _, extra = spec.partition("=")
             other = capsule_run(experiment, [*base, *extra.split()], args.epochs)
             rows.setdefault(f"capsule ensemble, DBD weights, {label}", []).append(other.metrics)
-        # one pooled net has no warm-up, so a class_weight_phase other than `all` does not apply to it
-        pooled_extra = ["model.per_domain=false", "model.class_weight_phase=all"]
+        pooled_extra = ["model.per_domain=false"]
         pooled = capsule_run(experiment, [*base, *pooled_extra], args.epochs)
         rows.setdefault("single pooled capsule net", []).append(pooled.metrics)
         if persian:

@@ -57,7 +57,7 @@ def main() -> None:
                                                        if k.startswith("test/")})
     counts = dm.domain_term_counts()
     dbds = {bal: DomainBelongingDegree(num_domains=dm.num_domains, vocab_size=dm.vocab_size,
-                                       balance_domains=bal).fit(counts) for bal in (False, True)}
+                                       aggregation="additive", balance_domains=bal).fit(counts) for bal in (False, True)}
     table: dict[str, dict[str, tuple[float, float]]] = {}
     for split, loader in (("val", dm.val_dataloader()), ("test", dm.test_dataloader())):
         probs, y, d, ids = collect(model, loader)

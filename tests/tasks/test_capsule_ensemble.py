@@ -209,75 +209,33 @@ def test_pooled_warmup_step_trains_net0_on_all_domains_and_tie_nets_copies_optim
         _task(finetune_lr_scale=0.0)
 
 
-def test_share_features_ties_everything_but_the_routing_transformation():
-    task = _task(share_features=True)
-    first, second = task.nets
-    for name in ("embedding", "features", "primary"):
-        assert getattr(first, name) is getattr(second, name)
-    assert first.weight is not second.weight and not torch.equal(first.weight, second.weight)
-    assert len({id(p) for p in task.parameters()}) == len(list(first.parameters())) + 1
-    batch = {"input_ids": torch.tensor([[1, 2], [3, 3]]), "label": torch.tensor([0, 1]), "domain": torch.tensor([0, 1])}
-    task.log = lambda *args, **kwargs: None
-    task.training_step(batch, 0).backward()
-    # the shared convolution is trained by both domains' documents, each W only by its own domain's
-    assert first.features.weight.grad.abs().sum() > 0
-    assert first.weight.grad.abs().sum() > 0 and second.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match=r"share_features.*no module `features`"):
-        from functools import partial
+def test_mixing_weights_sum_to_one_and_weight_the_per_domain_nets():
+    """With either DBD aggregation the mixing weights are the DBD rows (summing to 1) and the
+    polarity probabilities are the weighted sum of the domain nets' normalised capsule lengths;
+    the DBD prior comes from the documents per domain (class_counts summed over classes)."""
+    from zoo.nets.domain_belonging_degree import DomainBelongingDegree
 
-        from zoo.nets.domain_belonging_degree import DomainBelongingDegree
-        from zoo.objectives.margin_loss import MarginLoss
-        from zoo.tasks.capsule_ensemble import CapsuleEnsembleTask
-
-        class _EmbeddingOnly(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.embedding = torch.nn.Embedding(4, 2)
-
-        CapsuleEnsembleTask(
-            net=_EmbeddingOnly(), objective=MarginLoss(), dbd=DomainBelongingDegree(num_domains=2, vocab_size=4),
-            num_classes=2, num_domains=2, class_names=["neg", "pos"], domain_names=["a", "b"],
-            optimizer=partial(torch.optim.Adam, lr=1e-3), share_features=True,
-        )
-
-
-@pytest.mark.parametrize("phase", ["all", "warmup", "finetune"])
-def test_class_weight_phase_switches_the_weights_at_the_end_of_the_warmup(monkeypatch, phase):
-    from zoo.tasks.capsule_ensemble import CapsuleEnsembleTask
-
-    task = _task(pooled_warmup_epochs=1, class_weight_counts="pooled", class_weight_phase=phase)
-    task.fit_statistics(_Counts())
-    task.log = lambda *args, **kwargs: None
-    task.eval()  # no dropout: the loss is compared with a recomputation
-    weights = torch.tensor([120 / 184, 120 / 56])
-    batch = {"input_ids": torch.tensor([[1, 2], [3, 3], [2, 1]]), "label": torch.tensor([0, 1, 1]),
-             "domain": torch.tensor([0, 1, 1])}
-    for epoch, in_warmup in ((0, True), (1, False)):
-        monkeypatch.setattr(CapsuleEnsembleTask, "current_epoch", property(lambda self, e=epoch: e))
-        assert task.in_pooled_warmup == in_warmup
-        weighted = phase == "all" or (phase == "warmup") == in_warmup
-        for k in range(2):
-            got = task._class_weight(k)
-            assert (got is not None) == weighted
-            if weighted:
-                torch.testing.assert_close(got, weights)
-        # the training loss is the weighted or the plain mean of the per-domain margin losses
+    ids = torch.tensor([[1, 1, 2], [3, 3, 0], [1, 3, 2]])
+    for aggregation in ("log", "additive"):
+        task = _task()
+        task.dbd = DomainBelongingDegree(num_domains=2, vocab_size=4, aggregation=aggregation)
+        task.fit_statistics(_Counts())
+        task.eval()
+        torch.testing.assert_close(task.dbd.log_prior, torch.log(torch.tensor([100 / 120, 20 / 120])))
+        degrees, weights = task.mixing_weights(ids)
+        torch.testing.assert_close(weights, degrees)
+        torch.testing.assert_close(weights.sum(dim=1), torch.ones(3))
+        assert bool((weights >= 0).all())
         with torch.no_grad():
-            loss = task.training_step(batch, 0)
-            outs = [task.nets[0](batch["input_ids"])] * 2 if in_warmup else None
-            expected = 0.0
-            for k in range(2):
-                sel = batch["domain"] == k
-                out = outs[k][sel] if in_warmup else task.nets[k](batch["input_ids"][sel])
-                w = weights if weighted else None
-                expected = expected + int(sel.sum()) / 3 * task.objective(out, batch["label"][sel], w)
-        torch.testing.assert_close(loss, expected)
+            probs, _ = task(ids)
+            per_net = [net(ids) / net(ids).sum(dim=1, keepdim=True) for net in task.nets]
+        torch.testing.assert_close(probs, weights[:, :1] * per_net[0] + weights[:, 1:] * per_net[1])
+        # term 3 occurs (twice as often) in domain 1: the second document leans to net 1
+        assert degrees[1].argmax().item() == 1
 
 
-def test_class_weight_phase_bad_values():
-    with pytest.raises(ValueError, match=r"model.class_weight_phase='later'.*finetune"):
-        _task(pooled_warmup_epochs=1, class_weight_phase="later")
-    with pytest.raises(ValueError, match=r"model.class_weight_phase='finetune' needs the pooled warm-up"):
+def test_removed_research_flags_are_refused():
+    with pytest.raises(TypeError, match="share_features"):
+        _task(share_features=True)
+    with pytest.raises(TypeError, match="class_weight_phase"):
         _task(class_weight_phase="finetune")
-    with pytest.raises(ValueError, match=r"model.class_weight_phase='warmup'.*per_domain=False"):
-        _task(pooled_warmup_epochs=1, per_domain=False, class_weight_phase="warmup")

@@ -23,13 +23,12 @@ from zoo.objectives.capsule_cross_entropy import length_probabilities
 from zoo.objectives.capsule_objective import CapsuleObjective
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 
-__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS", "CLASS_WEIGHT_COUNTS", "CLASS_WEIGHT_PHASES"]
+__all__ = ["CapsuleEnsembleTask", "WEIGHTINGS", "CLASS_WEIGHT_COUNTS"]
 
 log = logging.getLogger(__name__)
 
 WEIGHTINGS = ("dbd", "uniform")
 CLASS_WEIGHT_COUNTS = ("domain", "pooled")
-CLASS_WEIGHT_PHASES = ("all", "warmup", "finetune")
 
 
 def _metric_suffix(name: str) -> str:
@@ -70,9 +69,6 @@ class CapsuleEnsembleTask(ZooTask):
         share_embeddings: all domain networks use one embedding table (trained by every domain's
             documents, like pretrained vectors shared by the networks); everything above the
             embedding stays per domain (default: ``False``).
-        share_features: all domain networks share the embedding, the feature extractor
-            (``features``) and the primary capsules (``primary``); only the routing transformation
-            :math:`\mathbf{W}` to the class capsules stays per domain (default: ``False``).
         pooled_warmup_epochs: for the first ``K`` epochs the domain networks are tied: network 0
             is trained on every domain's documents (each domain's slice of the batch with that
             domain's class weights, i.e. the per-domain loss with shared weights) and after every
@@ -85,10 +81,6 @@ class CapsuleEnsembleTask(ZooTask):
             learning rate is multiplied by this factor (fine-tuning with a smaller step; the scaled
             rate is part of the optimizer state, so a resumed run keeps it; a scheduler that
             recomputes rates from its base rates overrides it). Default: ``1.0``.
-        class_weight_phase: when the objective's class weights apply: ``all`` (default) epochs,
-            only the pooled ``warmup`` epochs, or only the per-domain ``finetune`` epochs after it
-            (unweighted loss in the other phase). ``warmup`` / ``finetune`` need
-            ``pooled_warmup_epochs > 0``.
 
     Metrics: ``train/loss``; ``val/loss``, ``val/polarity_acc``, ``val/polarity_f1``,
     ``val/domain_acc``, ``val/polarity_acc_best``, ``val/polarity_f1_best``; ``test/`` the same plus
@@ -112,10 +104,8 @@ class CapsuleEnsembleTask(ZooTask):
         weighting: str = "dbd",
         class_weight_counts: str = "domain",
         share_embeddings: bool = False,
-        share_features: bool = False,
         pooled_warmup_epochs: int = 0,
         finetune_lr_scale: float = 1.0,
-        class_weight_phase: str = "all",
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if weighting not in WEIGHTINGS:
@@ -138,36 +128,18 @@ class CapsuleEnsembleTask(ZooTask):
         self.weighting = weighting
         self.class_weight_counts = class_weight_counts
         self.share_embeddings = share_embeddings
-        self.share_features = share_features
         if pooled_warmup_epochs is None or pooled_warmup_epochs < 0:
             raise ValueError(f"model.pooled_warmup_epochs={pooled_warmup_epochs!r}; expected an integer >= 0")
         self.pooled_warmup_epochs = int(pooled_warmup_epochs)
         if finetune_lr_scale is None or not finetune_lr_scale > 0:
             raise ValueError(f"model.finetune_lr_scale={finetune_lr_scale!r}; expected a number > 0")
         self.finetune_lr_scale = float(finetune_lr_scale)
-        if class_weight_phase not in CLASS_WEIGHT_PHASES:
-            raise ValueError(
-                f"model.class_weight_phase={class_weight_phase!r}; expected one of {list(CLASS_WEIGHT_PHASES)}"
-            )
-        if class_weight_phase != "all" and (self.pooled_warmup_epochs == 0 or not per_domain):
-            raise ValueError(
-                f"model.class_weight_phase={class_weight_phase!r} needs the pooled warm-up "
-                f"(model.pooled_warmup_epochs > 0 and model.per_domain=true); got "
-                f"pooled_warmup_epochs={self.pooled_warmup_epochs}, per_domain={per_domain}"
-            )
-        self.class_weight_phase = class_weight_phase
         if share_embeddings and not isinstance(getattr(net, "embedding", None), nn.Embedding):
             raise ValueError(
                 f"model.share_embeddings=true needs a net with an `embedding` (nn.Embedding); "
                 f"{type(net).__name__} has none"
             )
-        shared = ("embedding", "features", "primary") if share_features else ("embedding",) if share_embeddings else ()
-        for name in shared:
-            if not isinstance(getattr(net, name, None), nn.Module):
-                raise ValueError(
-                    f"model.share_features=true needs a net with modules `embedding`, `features` and "
-                    f"`primary`; {type(net).__name__} has no module `{name}`"
-                )
+        shared = ("embedding",) if share_embeddings else ()
         copies = [net]
         for _ in range(num_domains - 1 if per_domain else 0):
             clone = copy.deepcopy(net)
@@ -213,9 +185,11 @@ class CapsuleEnsembleTask(ZooTask):
 
     @torch.no_grad()
     def fit_statistics(self, datamodule: Any) -> None:
-        """Fit the DBD on the training term counts and set the class weights."""
-        self.dbd.fit(datamodule.domain_term_counts().to(self.dbd.term_degree.device))
+        """Fit the DBD on the training term counts (its prior on the documents per domain) and set
+        the class weights."""
         counts = datamodule.class_counts()  # (D, C)
+        device = self.dbd.term_degree.device
+        self.dbd.fit(datamodule.domain_term_counts().to(device), counts.sum(dim=1).to(device))
         if not self.per_domain or self.class_weight_counts == "pooled":
             counts = counts.sum(dim=0, keepdim=True).expand(len(self.nets), -1)
         weights = self.objective.weights_from_counts(counts)
@@ -243,8 +217,6 @@ class CapsuleEnsembleTask(ZooTask):
 
     def _class_weight(self, k: int) -> Optional[Tensor]:
         if not bool(self.use_class_weight):
-            return None
-        if self.class_weight_phase != "all" and self.in_pooled_warmup != (self.class_weight_phase == "warmup"):
             return None
         return self.class_weight[k]
 
