@@ -1,14 +1,20 @@
-"""Negative flips between two checkpoints of the same dataset, for any classification task.
+"""Evaluation loops beside the cli: prediction files, and negative flips between two checkpoints.
 
-What ``eval.py ckpt_path=NEW eval.reference_ckpt=OLD`` reports: both models predict on the same
-test (or val) loader of NEW's datamodule and :class:`NegativeFlipRate` compares them on the
-samples whose label the reference knows (``y < num_classes(OLD)``: the old classes when OLD was
-trained on a class-incremental ``old`` view, every sample otherwise). See "Positive-Congruent
-Training" (Yan et al., CVPR 2021), https://arxiv.org/abs/2011.09161.
+* :func:`write_predictions` is what ``eval.py ckpt_path=... eval.split=predict`` runs: the task's
+  ``predict_step`` over the test split (Lightning's predict loop), one CSV row per test item.
+* :func:`checkpoint_flip_metrics` is what ``eval.py ckpt_path=NEW eval.reference_ckpt=OLD`` reports:
+  both models predict on the same test (or val) loader of NEW's datamodule and
+  :class:`NegativeFlipRate` compares them on the samples whose label the reference knows
+  (``y < num_classes(OLD)``: the old classes when OLD was trained on a class-incremental ``old``
+  view, every sample otherwise). See "Positive-Congruent Training" (Yan et al., CVPR 2021),
+  https://arxiv.org/abs/2011.09161.
 """
 
 from __future__ import annotations
 
+import csv
+import os
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import torch
@@ -16,9 +22,11 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
+from zoo.checkpoints import datamodule_signature, load_checkpoint_classifier, same_dataset
 from zoo.metrics.negative_flip_rate import NegativeFlipRate, as_labels
 
-__all__ = ["predictions_and_targets", "negative_flips_between", "checkpoint_flip_metrics"]
+__all__ = ["predictions_and_targets", "negative_flips_between", "checkpoint_flip_metrics", "predict_rows",
+           "write_predictions"]
 
 
 def _move(batch: Any, device: torch.device) -> Any:
@@ -46,7 +54,12 @@ def predictions_and_targets(task: LightningModule, batch: Any, batch_idx: int, s
     if hasattr(task, "predictions_and_targets"):
         preds, target = task.predictions_and_targets(batch)
         return as_labels(preds), target
+    mask = getattr(batch, f"{split}_mask", None)
+    if torch.is_tensor(mask) and torch.is_tensor(getattr(batch, "edge_index", None)):  # one full graph
+        return as_labels(task(batch.x, batch.edge_index))[mask], batch.y[mask]
     preds = task.predict_step(batch, batch_idx)
+    if isinstance(preds, dict):  # prediction rows (write_predictions)
+        preds = preds["class"]
     if isinstance(batch, (tuple, list)) and torch.is_tensor(batch[-1]):
         target = batch[-1]
     elif isinstance(batch, dict) and any(k in batch for k in ("y", "label", "labels")):
@@ -55,11 +68,7 @@ def predictions_and_targets(task: LightningModule, batch: Any, batch_idx: int, s
         target = batch.y
     else:
         raise ValueError(f"{type(task).__name__}: cannot find the targets of a {type(batch).__name__} batch")
-    labels = as_labels(preds)
-    mask = getattr(batch, f"{split}_mask", None)
-    if torch.is_tensor(mask) and mask.numel() == labels.numel():
-        labels, target = labels[mask], target[mask]
-    return labels, target
+    return as_labels(preds), target
 
 
 @torch.no_grad()
@@ -113,8 +122,6 @@ def checkpoint_flip_metrics(
         more classes than the evaluated model.
     :raises FileNotFoundError: ``reference_ckpt`` does not exist.
     """
-    from zoo.tasks.checkpoint_classifier import datamodule_signature, load_checkpoint_classifier, same_dataset
-
     reference = load_checkpoint_classifier(reference_ckpt, "eval.reference_ckpt")
     current = datamodule_signature(datamodule)
     if not same_dataset(reference.data, current):
@@ -141,3 +148,89 @@ def checkpoint_flip_metrics(
             max_batches = int(counts[0])
     values = negative_flips_between(model, reference.task, loader, num_old, num_classes, split, device, max_batches)
     return {f"{split}/{k}": v for k, v in values.items()}
+
+
+# -- prediction files ------------------------------------------------------------------------------
+def _columns(outputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Concatenate ``predict_step``'s per-batch column dicts into one column dict."""
+    if not outputs:
+        return {}
+    names = list(outputs[0])
+    for out in outputs:
+        if not isinstance(out, dict) or list(out) != names:
+            raise ValueError(f"predict_step must return the same dict of columns for every batch; got {list(out)} "
+                             f"after {names}")
+    return {name: torch.cat([out[name].detach().cpu() for out in outputs]) for name in names}
+
+
+def _predict(task: LightningModule, datamodule: LightningDataModule, trainer: Any) -> dict[str, Tensor]:
+    """Lightning's predict loop over the test split (the datamodule's test loader)."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    if not is_overridden("predict_step", task, LightningModule):
+        raise ValueError(f"{type(task).__name__} has no predict_step: eval.split=predict is not supported for it")
+    if not is_overridden("predict_dataloader", datamodule, LightningDataModule):
+        datamodule.predict_dataloader = datamodule.test_dataloader  # predictions are for the test split
+    outputs = trainer.predict(model=task, datamodule=datamodule)
+    return _columns(outputs or [])
+
+
+def predict_rows(task: LightningModule, datamodule: LightningDataModule, trainer: Any,
+                 reference_ckpt: Optional[str] = None) -> dict[str, Tensor]:
+    """The task's predictions on every test item, as columns of equal length.
+
+    The first column, ``row``, is the position in the test split. With ``reference_ckpt`` (a
+    classifier of the same dataset), ``reference_class`` and ``reference_correct`` are added.
+    """
+    columns = _predict(task, datamodule, trainer)
+    n = len(next(iter(columns.values()))) if columns else 0
+    columns = {"row": torch.arange(n), **columns}
+    if reference_ckpt is not None:
+        reference = load_checkpoint_classifier(reference_ckpt, "eval.reference_ckpt")
+        current = datamodule_signature(datamodule)
+        if not same_dataset(reference.data, current):
+            raise ValueError(f"eval.reference_ckpt={reference_ckpt!r} was trained on {reference.data}, "
+                             f"not on this checkpoint's dataset {current}")
+        ref_columns = _predict(reference.task, datamodule, trainer)
+        if "class" not in ref_columns or len(ref_columns["class"]) != n:
+            raise ValueError(f"eval.reference_ckpt={reference_ckpt!r} gave no 'class' column of {n} rows")
+        columns["reference_class"] = ref_columns["class"]
+        if "label" in columns:
+            columns["reference_correct"] = ref_columns["class"] == columns["label"]
+    return columns
+
+
+def write_predictions(task: LightningModule, datamodule: LightningDataModule, trainer: Any, path: str | Path,
+                      top_k: int = 10, reference_ckpt: Optional[str] = None) -> list[dict[str, Any]]:
+    """Write ``path`` (CSV): one row per test item; a 2-D column ``c`` becomes ``c_1 ... c_k``.
+
+    :param top_k: KGE tasks: how many best-scored tails per row (``eval.top_k``).
+    :returns: the rows written.
+    """
+    if top_k < 1:
+        raise ValueError(f"eval.top_k={top_k!r}; expected a positive int")
+    if hasattr(task, "predict_top_k"):
+        task.predict_top_k = int(top_k)
+    columns = predict_rows(task, datamodule, trainer, reference_ckpt)
+    header: list[str] = []
+    flat: list[list[Any]] = []
+    for name, values in columns.items():
+        values = values.cpu()
+        if values.dim() == 1:
+            header.append(name)
+            flat.append(values.tolist())
+        else:
+            header.extend(f"{name}_{j + 1}" for j in range(values.size(1)))
+            flat.extend(values[:, j].tolist() for j in range(values.size(1)))
+    rows = [dict(zip(header, items)) for items in zip(*flat)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (int(v) if isinstance(v, bool) else
+                                 f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
+    return rows
