@@ -92,18 +92,18 @@ def check_targets(config: Any, where: str) -> None:
     """Refuse a config naming any ``_target_`` outside the allowlist, before anything is built.
 
     :param config: a plain or omegaconf config tree (unresolved).
-    :param where: the root of the reported key paths, e.g. ``model.old_ckpt:zoo_config``.
+    :param where: what holds the config, e.g. ``model.old_ckpt='/runs/old.ckpt'``.
     :raises ValueError: naming the key path and the target.
     """
     allowed = allowed_targets()
     for path, target in iter_targets(config):
         if not isinstance(target, str) or "${" in target:
-            raise CheckpointError(f"{where}: {path}={target!r} is not a literal class name; a stored config's "
-                                  "_target_ must name an allowed class directly")
+            raise CheckpointError(f"{where}: stored config key {path}={target!r} is not a literal class name; a "
+                                  "stored config's _target_ must name an allowed class directly")
         if target in allowed or _is_zoo_class(target):
             continue
         raise CheckpointError(
-            f"{where}: {path}={target!r} is not an allowed target; a stored config may only build zoo "
+            f"{where}: stored config key {path}={target!r} is not an allowed target; a stored config may only build zoo "
             f"classes and the library targets the shipped conf/ tree uses ({len(allowed)} of them, "
             "e.g. torch.optim.Adam)"
         )

@@ -173,7 +173,7 @@ def read_checkpoint(path: str | os.PathLike, key: str = "ckpt_path", require_con
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{key}={str(path)!r} is not a zoo checkpoint (no 'state_dict' entry)")
     if CONFIG_KEY in checkpoint:
-        check_targets(checkpoint[CONFIG_KEY], f"{key}:{CONFIG_KEY}")
+        check_targets(checkpoint[CONFIG_KEY], f"{key}={str(path)!r}")
     elif require_config:
         raise CheckpointError(f"{key}={str(path)!r} holds no {CONFIG_KEY!r} entry: not written by zoo's train.py")
     return checkpoint
@@ -202,7 +202,7 @@ def build_from_config(config: Any, key: str = "ckpt_path") -> tuple[Any, Lightni
     for group in ("data", "model"):
         if group not in config or config[group] is None:
             raise CheckpointError(f"{key}: the stored config has no {group!r} node")
-        check_targets(OmegaConf.to_container(config[group], resolve=False), f"{key}:{group}")
+        check_targets({group: OmegaConf.to_container(config[group], resolve=False)}, key)
     datamodule = hydra.utils.instantiate(config.data)
     with bound_datamodule(datamodule):
         task: LightningModule = hydra.utils.instantiate(config.model)
@@ -355,7 +355,7 @@ def convert(old: str, new: str, trust_pickle: bool = False) -> None:
         raise CheckpointError(f"{old!r} is not a Lightning checkpoint (no 'state_dict' entry)")
     plain = {k: to_plain(v, k) for k, v in checkpoint.items()}
     if CONFIG_KEY in plain:
-        check_targets(plain[CONFIG_KEY], f"{old}:{CONFIG_KEY}")
+        check_targets(plain[CONFIG_KEY], repr(old))
     tmp = f"{new}.tmp{os.getpid()}"
     torch.save(plain, tmp)
     torch.load(tmp, map_location="cpu", weights_only=True)  # the result must load as data

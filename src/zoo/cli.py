@@ -364,7 +364,11 @@ def evaluate(cfg: DictConfig, overrides: Optional[list[str]] = None) -> tuple[di
     if run_cfg.get("seed") is not None:
         L.seed_everything(run_cfg.seed, workers=True)
     datamodule, model = _build(run_cfg)
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"ckpt_path={ckpt_path!r}: its weights do not fit the model built from its config "
+                         f"with the overrides {overrides or []}: {err}") from None
     loggers = instantiate_loggers(run_cfg.get("logger"))
     trainer = _build_trainer(run_cfg, instantiate_callbacks(run_cfg.get("callbacks")), loggers)
     metrics: dict[str, Any] = {}
