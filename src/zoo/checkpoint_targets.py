@@ -103,7 +103,7 @@ def check_targets(config: Any, where: str) -> None:
         if target in allowed or _is_zoo_class(target):
             continue
         raise CheckpointError(
-            f"{where}: stored config key {path}={target!r} is not an allowed target; a stored config may only build zoo "
-            f"classes and the library targets the shipped conf/ tree uses ({len(allowed)} of them, "
+            f"{where}: stored config key {path}={target!r} is not an allowed target; a stored config may only "
+            f"build zoo classes and the library targets the shipped conf/ tree uses ({len(allowed)} of them, "
             "e.g. torch.optim.Adam)"
         )

@@ -36,7 +36,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from zoo.checkpoint_targets import CheckpointError, allowed_targets, check_targets
 
 __all__ = [
-    "CONFIG_KEY", "OVERRIDES_KEY", "CONVERT_COMMAND", "BUNDLE_WEIGHTS", "BUNDLE_CONFIG", "CheckpointError", "SaveConfigInCheckpoint",
+    "CONFIG_KEY", "OVERRIDES_KEY", "CONVERT_COMMAND", "BUNDLE_WEIGHTS", "BUNDLE_CONFIG", "CheckpointError",
+    "SaveConfigInCheckpoint",
     "to_plain", "read_checkpoint", "load_checkpoint_config", "build_from_config", "LoadedCheckpoint",
     "load_checkpoint", "CheckpointClassifier", "load_checkpoint_classifier", "load_encoder_weights",
     "data_signature", "datamodule_signature", "same_dataset", "allowed_targets", "check_targets", "convert",

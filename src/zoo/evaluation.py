@@ -41,7 +41,8 @@ def _move(batch: Any, device: torch.device) -> Any:
 
 
 @torch.no_grad()
-def predictions_and_targets(task: LightningModule, batch: Any, batch_idx: int, split: str = "test") -> tuple[Tensor, Tensor]:
+def predictions_and_targets(task: LightningModule, batch: Any, batch_idx: int,
+                            split: str = "test") -> tuple[Tensor, Tensor]:
     """Predicted labels and targets of one batch, for any zoo classification task.
 
     Uses ``task.predictions_and_targets(batch)`` when the task defines it; otherwise
@@ -169,9 +170,12 @@ def _predict(task: LightningModule, datamodule: LightningDataModule, trainer: An
 
     if not is_overridden("predict_step", task, LightningModule):
         raise ValueError(f"{type(task).__name__} has no predict_step: eval.split=predict is not supported for it")
-    if not is_overridden("predict_dataloader", datamodule, LightningDataModule):
-        datamodule.predict_dataloader = datamodule.test_dataloader  # predictions are for the test split
-    outputs = trainer.predict(model=task, datamodule=datamodule)
+    # predictions are for the test split, whatever the datamodule's own predict_dataloader serves
+    datamodule.predict_dataloader = datamodule.test_dataloader
+    try:
+        outputs = trainer.predict(model=task, datamodule=datamodule)
+    finally:
+        del datamodule.predict_dataloader
     return _columns(outputs or [])
 
 

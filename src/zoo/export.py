@@ -118,7 +118,8 @@ def model_card(config: dict[str, Any], metrics: dict[str, float], commit: str, v
     shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("test/", "val/"))}
     front = ["---", "library_name: zoo", f"tags: [zoo, {json.dumps(config.get('task_name', 'run'))}]",
              f"pipeline_tag: {json.dumps(task)}", f"datasets: [{json.dumps(dataset)}]",
-             f"license_data: {json.dumps(licence)}", "model-index:", f"- name: {json.dumps(config.get('task_name', task))}",
+             f"license_data: {json.dumps(licence)}", "model-index:",
+             f"- name: {json.dumps(config.get('task_name', task))}",
              "  results:", "  - task:", f"      type: {json.dumps(task)}", "    dataset:",
              f"      name: {json.dumps(dataset)}", f"      type: {json.dumps(target)}", "    metrics:"]
     front += [f"    - type: {json.dumps(k)}\n      value: {_yaml_scalar(round(v, 6))}" for k, v in shown.items()]
