@@ -57,7 +57,12 @@ def old_fmnist(tmp_path_factory):
     return _train(tmp_path_factory.mktemp("old"), ["experiment=mpt_fmnist_old"])[1]
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+#: a few minutes each on 2 busy cores (text vocabulary, UTD-MHAD reading per rebuild): run with -m slow
+SLOW_FAMILIES = {"capsules", "har"}
+
+
+@pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FAMILIES else f
+                                    for f in sorted(FAMILIES)])
 def test_export_load_predict(family, tmp_path, request):
     overrides, columns = FAMILIES[family]
     if family == "mpt":
