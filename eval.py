@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint: ``python eval.py ckpt_path=<file> [overrides]`` (same as ``zoo-eval``)."""
+"""Evaluate a checkpoint: ``python eval.py ckpt_path=<file or bundle> [overrides]`` (same as ``zoo-eval``)."""
 
 from zoo.console import eval_main as main
 

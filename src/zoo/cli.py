@@ -24,33 +24,22 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
+from zoo.checkpoints import CONFIG_KEY, SaveConfigInCheckpoint, read_checkpoint
 from zoo.config import register_configs
 from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
 from zoo.utils.resolvers import bind_datamodule, register_resolvers
 from zoo.utils.slurm import register_slurm_resolvers
 from zoo.utils.wandb_run import finish_wandb, register_wandb_resolvers
 
-__all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY"]
+__all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY", "split_run_overrides",
+           "apply_run_overrides"]
 
 log = logging.getLogger(__name__)
-
-#: key under which the run's composed (unresolved) config is stored in every checkpoint
-CONFIG_KEY = "zoo_config"
 
 register_resolvers()
 register_slurm_resolvers()
 register_wandb_resolvers()
 register_configs()
-
-
-class SaveConfigInCheckpoint(Callback):
-    """Stores the composed config in every checkpoint so ``eval.py`` can rebuild the run."""
-
-    def __init__(self, cfg: DictConfig) -> None:
-        self.config = OmegaConf.to_container(cfg, resolve=False)
-
-    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict) -> None:
-        checkpoint[CONFIG_KEY] = self.config
 
 
 # -- start-up checks ------------------------------------------------------------------------------
@@ -216,7 +205,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
     if cfg.get("train"):
         log.info("Starting training" + (f" from {ckpt_path}" if ckpt_path else ""))
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+        if ckpt_path is not None:  # refused before Lightning opens it: needs unpickling, or a disallowed target
+            read_checkpoint(ckpt_path, "ckpt_path")
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = {k: _to_float(v) for k, v in trainer.callback_metrics.items()}
 
     if cfg.get("test"):
@@ -228,7 +219,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             log.warning("No best checkpoint (fast_dev_run or checkpointing off): testing the current weights")
         else:
             log.info(f"Testing with checkpoint {best}")
-        trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        if best and best == ckpt_path and not cfg.get("train"):
+            read_checkpoint(best, "ckpt_path")
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: _to_float(v) for k, v in trainer.callback_metrics.items()})
 
     if trainer.is_global_zero:
@@ -238,76 +231,170 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     return metrics, objects
 
 
-def load_checkpoint_config(ckpt_path: str) -> DictConfig:
-    """The composed config a zoo checkpoint was trained with.
+# -- eval.py: a run rebuilt from its checkpoint -----------------------------------------------------
+#: the config groups a checkpoint brings along; eval.py overrides of them apply to the stored config
+RUN_GROUPS = ("data", "model")
+EVAL_SPLITS = ("test", "val", "predict")
 
-    :raises ValueError: the file is not a zoo checkpoint (no saved config).
+
+def _override_group(text: str) -> str:
+    key = text.lstrip("+~").split("=", 1)[0].split("@", 1)[0]
+    return key.split(".", 1)[0].split("/", 1)[0]
+
+
+def split_run_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(run overrides, the rest)`` of ``eval.py``'s command line.
+
+    ``data.*``/``model.*`` keys and ``data=``/``model/net=`` group choices are kept away from
+    ``eval.yaml`` (whose placeholder data/model would refuse them) and applied to the checkpoint's
+    own config by :func:`apply_run_overrides`.
     """
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    if CONFIG_KEY not in checkpoint:
-        raise ValueError(
-            f"ckpt_path={ckpt_path!r} holds no '{CONFIG_KEY}' entry: not written by zoo's train.py"
-        )
-    return OmegaConf.create(checkpoint[CONFIG_KEY])
+    run, rest = [], []
+    for arg in argv:
+        (run if not arg.startswith("-") and "=" in arg and _override_group(arg) in RUN_GROUPS else rest).append(arg)
+    return run, rest
 
 
-def run_config_from_checkpoint(cfg: DictConfig, ckpt_path: str) -> DictConfig:
-    """Merge a checkpoint's saved ``data``/``model`` config with this machine's eval config.
+def _compose_group_option(group: str, option: str) -> DictConfig:
+    """The config of ``conf/<group>/<option>.yaml`` (with its own defaults), packaged at ``group``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from zoo.checkpoint_targets import conf_dir
+
+    name = f"{group}/{option}"
+    if not (conf_dir() / f"{name}.yaml").is_file():
+        options = sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+        raise ValueError(f"{group}={option!r}: no such option; expected one of {options}")
+    if GlobalHydra.instance().is_initialized():
+        composed = compose(config_name=name)
+    else:
+        with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
+            composed = compose(config_name=name)
+    return OmegaConf.select(composed, group.replace("/", "."))
+
+
+def apply_run_overrides(run_cfg: DictConfig, overrides: list[str]) -> None:
+    """Apply ``data.*``/``model.*`` overrides to a config rebuilt from a checkpoint, in order.
+
+    Parsed with Hydra's override parser, so values are typed (``data.normalize_features=false`` is
+    the bool ``False``, ``model.net.p_norm=1`` the int ``1``). A key need not exist in the stored
+    config (no ``+`` needed; the start-up check still refuses a key the target does not accept);
+    ``~key`` deletes; ``model/net=transe`` or ``data=umls`` replaces the node with that option of
+    ``conf/``, ``data@data.datamodule=cifar10`` places it at another package.
+
+    :raises ValueError: a sweep (``a=1,2``), or an unknown group option.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in OverridesParser.create().parse_overrides(overrides):
+        text = override.input_line
+        if override.is_sweep_override():
+            raise ValueError(f"eval.py override {text!r}: sweeps are not supported when evaluating a checkpoint")
+        key = override.key_or_group
+        if override.is_delete():
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(run_cfg, parent) if parent else run_cfg
+            if node is None or leaf not in node:
+                raise ValueError(f"eval.py override {text!r}: {key} is not in the checkpoint's config")
+            with open_dict(node):
+                del node[leaf]
+        elif "/" in key or key in RUN_GROUPS:
+            package = override.package or key.replace("/", ".")
+            OmegaConf.update(run_cfg, package, _compose_group_option(key, str(override.value())), merge=False,
+                             force_add=True)
+        else:
+            OmegaConf.update(run_cfg, key, override.value(), merge=False, force_add=True)
+
+
+def run_config_from_checkpoint(cfg: DictConfig, checkpoint: dict[str, Any],
+                               overrides: Optional[list[str]] = None) -> DictConfig:
+    """A checkpoint's saved ``data``/``model`` config merged into this machine's eval config.
 
     The run's data and model come from the checkpoint; paths, trainer, loggers and callbacks from
-    ``eval.yaml``. Command-line overrides of ``data.*``/``model.*`` (or a whole ``data=``/``model=``
-    group) are applied on top.
+    ``eval.yaml``; ``overrides`` (default: the ``data.*``/``model.*`` overrides of the Hydra job)
+    are applied on top by :func:`apply_run_overrides`.
     """
-    saved = load_checkpoint_config(ckpt_path)
-    overrides: list[str] = []
-    try:
-        from hydra.core.hydra_config import HydraConfig
+    saved = OmegaConf.create(checkpoint[CONFIG_KEY])
+    if overrides is None:
+        try:
+            from hydra.core.hydra_config import HydraConfig
 
-        overrides = list(HydraConfig.get().overrides.task)
-    except ValueError:
-        pass
+            overrides = split_run_overrides(list(HydraConfig.get().overrides.task))[0]
+        except ValueError:
+            overrides = []
     run_cfg = cfg.copy()
     with open_dict(run_cfg):
-        for group in ("data", "model"):
-            chosen = any(o.split("=", 1)[0].lstrip("+~") in (group,) or o.startswith(f"{group}/") for o in overrides)
-            if not chosen:
-                run_cfg[group] = saved[group]
-        for override in overrides:
-            key, _, value = override.lstrip("+").partition("=")
-            if key.startswith(("data.", "model.")):
-                OmegaConf.update(run_cfg, key, OmegaConf.create({"v": value}).v if value else None, force_add=True)
+        for group in RUN_GROUPS:
+            run_cfg[group] = saved[group]
+        apply_run_overrides(run_cfg, overrides)
         run_cfg.task_name = saved.get("task_name", cfg.task_name)
     return run_cfg
 
 
-def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Rebuild a run from ``ckpt_path`` and report its test (or val) metrics."""
+def _resolve_eval_path(ckpt_path: Any, cfg: DictConfig) -> str:
+    if ckpt_path is not None and ckpt_path != "last" and Path(str(ckpt_path)).expanduser().is_dir():
+        return str(Path(str(ckpt_path)).expanduser().resolve())  # an exported bundle (zoo.export)
+    return resolve_ckpt_path(ckpt_path, cfg)
+
+
+def evaluate(cfg: DictConfig, overrides: Optional[list[str]] = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rebuild a run from ``ckpt_path`` (a checkpoint or an exported bundle) and evaluate it.
+
+    ``eval.split``: ``test``/``val`` report metrics; ``predict`` writes ``<run dir>/predictions.csv``
+    (one row per test item, :func:`zoo.evaluation.write_predictions`). ``eval.export=DIR`` also
+    writes a bundle with a model card (:func:`zoo.export.export_bundle`). Nothing is unpickled: the
+    checkpoint is read as data and its config's targets are checked before anything is built.
+
+    :param overrides: ``data.*``/``model.*`` overrides applied to the checkpoint's config (``eval.py``
+        passes them; ``None``: those of the Hydra job).
+    """
     _apply_extras(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg)
+    split = cfg.eval.split
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"eval.split={split!r}; expected one of {list(EVAL_SPLITS)}")
+    ckpt_path = _resolve_eval_path(cfg.ckpt_path, cfg)
+    checkpoint = read_checkpoint(ckpt_path, "ckpt_path")
     reference_ckpt = cfg.eval.get("reference_ckpt")
-    if reference_ckpt is not None and not Path(reference_ckpt).expanduser().is_file():
-        raise FileNotFoundError(f"eval.reference_ckpt={reference_ckpt!r}: no such checkpoint file")
-    run_cfg = run_config_from_checkpoint(cfg, ckpt_path)
+    if reference_ckpt is not None:  # refused before anything is built
+        read_checkpoint(reference_ckpt, "eval.reference_ckpt")
+        reference_ckpt = str(Path(reference_ckpt).expanduser().resolve())
+    run_cfg = run_config_from_checkpoint(cfg, checkpoint, overrides)
     validate_config(run_cfg)
     if run_cfg.get("seed") is not None:
         L.seed_everything(run_cfg.seed, workers=True)
     datamodule, model = _build(run_cfg)
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"ckpt_path={ckpt_path!r}: its weights do not fit the model built from its config "
+                         f"with the overrides {overrides or []}: {err}") from None
     loggers = instantiate_loggers(run_cfg.get("logger"))
     trainer = _build_trainer(run_cfg, instantiate_callbacks(run_cfg.get("callbacks")), loggers)
-    split = run_cfg.eval.split
-    if split not in ("test", "val"):
-        raise ValueError(f"eval.split={split!r}; expected one of ['test', 'val']")
-    log.info(f"Evaluating {ckpt_path} on the {split} split")
-    run = trainer.test if split == "test" else trainer.validate
-    results = run(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-    metrics = {k: _to_float(v) for k, v in (results[0] if results else {}).items()}
-    if reference_ckpt is not None:  # negative flips w.r.t. a second checkpoint (zoo.metrics.checkpoint_flips)
-        from zoo.metrics.checkpoint_flips import checkpoint_flip_metrics
-
-        ref_path = str(Path(reference_ckpt).expanduser().resolve())
-        metrics.update(checkpoint_flip_metrics(model, datamodule, ckpt_path, ref_path, split))
+    metrics: dict[str, Any] = {}
     objects = {"cfg": run_cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+    if split == "predict":
+        from zoo.evaluation import write_predictions
+
+        out = Path(run_cfg.paths.output_dir) / "predictions.csv"
+        objects["predictions"] = write_predictions(model, datamodule, trainer, out, top_k=int(run_cfg.eval.top_k),
+                                                   reference_ckpt=reference_ckpt)
+        log.info(f"Wrote {len(objects['predictions'])} predictions to {out}")
+    else:
+        log.info(f"Evaluating {ckpt_path} on the {split} split")
+        run = trainer.test if split == "test" else trainer.validate
+        results = run(model=model, datamodule=datamodule)
+        metrics = {k: _to_float(v) for k, v in (results[0] if results else {}).items()}
+        if reference_ckpt is not None:  # negative flips w.r.t. a second checkpoint (zoo.evaluation)
+            from zoo.evaluation import checkpoint_flip_metrics
+
+            metrics.update(checkpoint_flip_metrics(model, datamodule, ckpt_path, reference_ckpt, split))
+    if run_cfg.eval.get("export") is not None and trainer.is_global_zero:
+        from zoo.export import export_bundle
+
+        objects["export"] = export_bundle(run_cfg.eval.export, checkpoint, run_cfg, ckpt_path, metrics or None)
     if trainer.is_global_zero:
-        _print_metrics(metrics, f"Evaluation of {ckpt_path}")
-        _write_metrics(metrics, run_cfg, "eval_metrics.json")
+        if metrics:
+            _print_metrics(metrics, f"Evaluation of {ckpt_path}")
+            _write_metrics(metrics, run_cfg, "eval_metrics.json")
     return metrics, objects

@@ -40,6 +40,8 @@ class ExtrasConfig:
 class EvalOptions:
     split: str = "test"
     reference_ckpt: Optional[str] = None
+    top_k: int = 10
+    export: Optional[str] = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from ``$ZOO_DATA_DIR`` (see ``conf/paths/default.yaml``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -46,8 +47,12 @@ def _train_task(cfg: DictConfig) -> Optional[float]:
     return cli.metric_value(metrics, cfg.get("optimized_metric"))
 
 
+# eval's data.*/model.* overrides, taken off the command line before Hydra composes eval.yaml
+_RUN_OVERRIDES: list[str] = []
+
+
 def _eval_task(cfg: DictConfig) -> None:
-    cli.evaluate(cfg)
+    cli.evaluate(cfg, overrides=_RUN_OVERRIDES)
 
 
 def train_main() -> Optional[float]:
@@ -57,6 +62,13 @@ def train_main() -> Optional[float]:
 
 
 def eval_main() -> None:
-    """``zoo-eval ckpt_path=<file> [overrides]``: rebuild a run from its checkpoint and test it."""
+    """``zoo-eval ckpt_path=<file or bundle> [overrides]``: rebuild a run from its checkpoint and test it.
+
+    ``data.*``/``model.*`` overrides (and ``data=``/``model/net=`` group choices) apply to the
+    checkpoint's own config (:func:`zoo.cli.split_run_overrides`), so they are taken off the command
+    line before Hydra composes ``eval.yaml``.
+    """
+    _RUN_OVERRIDES[:], rest = cli.split_run_overrides(sys.argv[1:])
+    sys.argv = [sys.argv[0], *rest]
     app = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval.yaml")(_eval_task)
     app()

@@ -17,6 +17,6 @@ def test_last_ckpt_written_every_epoch_without_improvement(tmp_path):
         cfg.trainer.max_epochs = 3
         cfg.test = False
     cli.train(cfg)
-    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2 and last["global_step"] == 3
     assert [p.name for p in (tmp_path / "checkpoints").glob("epoch_*.ckpt")] == ["epoch_000.ckpt"]

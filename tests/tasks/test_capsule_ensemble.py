@@ -162,7 +162,7 @@ def test_pooled_warmup_ties_the_nets_then_they_diverge_after_resume(tmp_path):
         cfg.trainer.max_epochs = 2
     _, objects = cli.train(cfg)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    warm = torch.load(last, map_location="cpu", weights_only=False)
+    warm = torch.load(last, map_location="cpu", weights_only=True)
     assert warm["epoch"] == 1
     assert warm["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.004)
     # after the warm-up epochs every domain net holds the (trained) pooled weights
@@ -174,7 +174,7 @@ def test_pooled_warmup_ties_the_nets_then_they_diverge_after_resume(tmp_path):
         resumed_cfg.trainer.max_epochs = 3
     cli.train(resumed_cfg)
     tuned = torch.load(tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt", map_location="cpu",
-                       weights_only=False)
+                       weights_only=True)
     assert tuned["epoch"] == 2
     assert tuned["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.002)  # finetune_lr_scale
     assert not _nets_equal(tuned["state_dict"], 3)

@@ -21,7 +21,7 @@ def test_pretrain_then_linear_eval_loads_frozen_encoders(tmp_path):
     metrics, objects = cli.train(cfg)
     assert "test/r1" in metrics and (pre_dir / "tsne_skeleton.png").is_file() and (pre_dir / "tsne_inertial.png").is_file()
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
-    saved = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
     cfg = compose_train(lin_dir, ["experiment=har_linear_eval", f"model.pretrained_ckpt={ckpt}", "seed=0",
                                   "model.modalities=[inertial]", *LIMIT])

@@ -62,7 +62,7 @@ def test_margin_bias_only_in_training_loss(checkpoints, tmp_path):
         # evaluation/prediction: plain logits
         eval_logits, _ = model.predictions_and_targets((x, y))
         assert torch.equal(eval_logits, logits)
-        assert torch.equal(model.predict_step((x, y), 0), logits.argmax(-1))
+        assert torch.equal(model.predict_step((x, y), 0)["class"], logits.argmax(-1))
         # training: CE over z + b on the new classes, distillation on z
         loss = model.training_loss(logits, x, y)
         bias = torch.tensor([0.0] * 5 + [4.0] * 5)

@@ -357,5 +357,9 @@ class CapsuleEnsembleTask(ZooTask):
                 logger.experiment.log({f"test/{os.path.splitext(filename)[0]}": wandb.Image(path)})
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """One row per text: ``polarity``, ``domain`` (argmax DBD), the ``dbd`` weights per domain, ``label``."""
         probs, degrees = self(batch["input_ids"])
-        return {"polarity": probs.argmax(dim=-1), "domain": degrees.argmax(dim=-1), "dbd": degrees}
+        rows = {"polarity": probs.argmax(dim=-1), "domain": degrees.argmax(dim=-1), "dbd": degrees}
+        if torch.is_tensor(batch.get("label")):
+            rows["label"] = batch["label"]
+        return rows

@@ -107,6 +107,11 @@ class ClassificationTask(ZooTask):
     def test_extra(self, batch: Any, logits: Tensor, y: Tensor) -> None:
         """Hook for subclasses' extra test metrics."""
 
-    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        """One row per sample: ``class``, its softmax ``probability`` and the ``label`` when the batch has one."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(x).argmax(dim=-1)
+        best = self(x).softmax(dim=-1).max(dim=-1)
+        rows = {"class": best.indices, "probability": best.values}
+        if isinstance(batch, (tuple, list)) and len(batch) > 1 and torch.is_tensor(batch[1]):
+            rows["label"] = batch[1]
+        return rows

@@ -152,6 +152,18 @@ class KGELinkPredictionTask(ZooTask):
     def test_step(self, batch: Tensor, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics)
 
+    #: how many best-scored tails :meth:`predict_step` returns (``eval.top_k``)
+    predict_top_k: int = 10
+
+    @torch.no_grad()
+    def predict_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
+        """One row per test triple: ``head``, ``relation``, ``tail`` (the true one) and the
+        ``predict_top_k`` best-scored ``tails`` with their ``scores`` (raw, unfiltered)."""
+        h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
+        scores = self.net.score_tails(h, r)
+        top = scores.topk(min(int(self.predict_top_k), scores.size(-1)), dim=-1)
+        return {"head": h, "relation": r, "tail": t, "tails": top.indices, "scores": top.values}
+
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
         self.test_metrics.reset()

@@ -12,12 +12,12 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from zoo.checkpoints import (
+    CheckpointClassifier, datamodule_signature, load_checkpoint_classifier, same_dataset,
+)
 from zoo.metrics.negative_flip_rate import NegativeFlipRate
 from zoo.objectives.margin_preserving_loss import MarginPreservingLoss
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory
-from zoo.tasks.checkpoint_classifier import (
-    CheckpointClassifier, datamodule_signature, load_checkpoint_classifier, same_dataset,
-)
 from zoo.tasks.classification import ClassificationTask
 
 __all__ = ["ModelUpdateTask"]
@@ -181,3 +181,13 @@ class ModelUpdateTask(ClassificationTask):
         self.log("test/old_acc", self.test_old_acc.compute(), sync_dist=True)
         for metric in (self.test_nfr, self.test_rnfr, self.test_old_acc):
             metric.reset()
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        """The rows of :meth:`ClassificationTask.predict_step` plus ``old_class`` and
+        ``reference_correct``: whether the old model (``model.old_ckpt``) got the sample right."""
+        rows = super().predict_step(batch, batch_idx)
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        rows["old_class"] = self.old_logits(x).argmax(dim=-1)
+        if "label" in rows:
+            rows["reference_correct"] = rows["old_class"] == rows["label"]
+        return rows

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from zoo.checkpoints import load_encoder_weights
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 from zoo.utils.plots import save_tsne
 
@@ -75,32 +76,6 @@ def scale_modalities(h: Tensor, widths: Sequence[int], scaling: Optional[str]) -
         blocks = [b / b.shape[-1] ** 0.5 for b in blocks]
     return torch.cat(blocks, dim=-1)
 
-
-def load_encoder_weights(encoders: nn.ModuleDict, ckpt_path: str) -> None:
-    """Copy ``encoders.<modality>.*`` weights from a zoo checkpoint into ``encoders``.
-
-    :raises FileNotFoundError: ``ckpt_path`` does not exist.
-    :raises ValueError: the checkpoint has no weights for a modality, or their shapes differ
-        (the encoder config must match the pre-training run's).
-    """
-    if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"model.pretrained_ckpt={ckpt_path!r}: no such checkpoint file")
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    state = state.get("state_dict", state)
-    for name, encoder in encoders.items():
-        prefix = f"encoders.{name}."
-        weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if not weights:
-            found = sorted({".".join(k.split(".")[:2]) for k in state if k.startswith("encoders.")})
-            raise ValueError(f"model.pretrained_ckpt={ckpt_path!r} has no {prefix}* weights; found {found}")
-        try:
-            encoder.load_state_dict(weights, strict=True)
-        except RuntimeError as err:
-            raise ValueError(
-                f"model.pretrained_ckpt={ckpt_path!r}: {name} encoder weights do not fit model.encoders.{name} "
-                f"(use the pre-training run's encoder config): {err}"
-            ) from err
-    log.info(f"Loaded encoders {list(encoders)} from {ckpt_path}")
 
 
 class MultimodalClassificationTask(ZooTask):
@@ -339,5 +314,13 @@ class MultimodalClassificationTask(ZooTask):
                 save_tsne(gathered[m].cpu().numpy(), labels, os.path.join(self.trainer.default_root_dir, f"tsne_{m}.png"),
                           f"t-SNE of test {m} features", loggers=self.loggers)
 
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self(batch).argmax(dim=-1)
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """One row per recording: ``recording`` (dataset index), ``subject``, ``class``, ``label``."""
+        rows: dict[str, Tensor] = {}
+        for key, column in (("index", "recording"), ("subject", "subject")):
+            if torch.is_tensor(batch.get(key)):
+                rows[column] = batch[key]
+        rows["class"] = self(batch).argmax(dim=-1)
+        if torch.is_tensor(batch.get("label")):
+            rows["label"] = batch["label"]
+        return rows

@@ -109,5 +109,10 @@ class NodeClassificationTask(ZooTask):
         self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=y.numel(), sync_dist=True)
         self.log_dict(self.test_metrics, on_step=False, on_epoch=True, batch_size=y.numel())
 
-    def predict_step(self, batch, batch_idx: int) -> Tensor:
-        return self(batch.x, batch.edge_index).argmax(dim=-1)
+    def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
+        """One row per test node: ``id`` (node index), ``class``, its softmax ``probability``, ``label``."""
+        probs = self(batch.x, batch.edge_index).softmax(dim=-1)
+        mask = batch.test_mask
+        best = probs[mask].max(dim=-1)
+        return {"id": mask.nonzero().squeeze(1), "class": best.indices, "probability": best.values,
+                "label": batch.y[mask]}

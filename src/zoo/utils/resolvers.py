@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from omegaconf import OmegaConf
 
-__all__ = ["register_resolvers", "bind_datamodule", "default_data_dir", "wandb_offline", "run_name"]
+__all__ = ["register_resolvers", "bind_datamodule", "bound_datamodule", "current_datamodule", "default_data_dir", "wandb_offline", "run_name"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,6 +76,23 @@ def run_name() -> str:
 def bind_datamodule(datamodule: Any) -> None:
     """Make ``${datamodule:attr}`` read from ``datamodule`` (called by the cli after building it)."""
     _BOUND["datamodule"] = datamodule
+
+
+def current_datamodule() -> Any:
+    """The datamodule ``${datamodule:attr}`` reads from now (``None`` when none is bound)."""
+    return _BOUND.get("datamodule")
+
+
+@contextmanager
+def bound_datamodule(datamodule: Any) -> Iterator[Any]:
+    """Bind ``datamodule`` to ``${datamodule:attr}`` inside the ``with`` block, then restore the
+    previous binding (building a teacher model from its checkpoint inside another run's setup)."""
+    previous = _BOUND.get("datamodule")
+    _BOUND["datamodule"] = datamodule
+    try:
+        yield datamodule
+    finally:
+        _BOUND["datamodule"] = previous
 
 
 def _datamodule_attr(name: str) -> Any:
