@@ -192,12 +192,11 @@ def test_short_sequences_are_upsampled_and_one_frame_is_rejected(tmp_path):
 def test_generic_paired_array_reader(tmp_path):
     rng = np.random.default_rng(0)
     n = 24
-    a = np.empty(n, dtype=object)
-    for i in range(n):
-        a[i] = rng.normal(size=(int(rng.integers(20, 40)), 4))
+    lengths = rng.integers(20, 40, size=n)
+    a = rng.normal(size=(int(lengths.sum()), 4))  # variable-length recordings, concatenated in time
     b = rng.normal(size=(n, 30, 2))
     path = tmp_path / "pairs.npz"
-    np.savez(path, acc=a, emg=b, labels=np.arange(n) % 3, subjects=np.arange(n) % 4)
+    np.savez(path, acc=a, acc_lengths=lengths, emg=b, labels=np.arange(n) % 3, subjects=np.arange(n) % 4)
     dm = PairedArrayDataModule(path=str(path), cache_dir=str(tmp_path / "cache"), modalities=["acc", "emg"],
                                sequence_length=16, train_subjects=[0, 1], val_subjects=[2], test_subjects=[3],
                                normalize=["acc"], batch_size=4)
@@ -208,7 +207,7 @@ def test_generic_paired_array_reader(tmp_path):
     with pytest.raises(ValueError, match=r"data\.modalities"):
         PairedArrayDataModule(path=str(path), cache_dir=str(tmp_path), modalities=["acc", "acc"],
                               train_subjects=[0], test_subjects=[1])
-    np.savez(tmp_path / "bad.npz", acc=a, labels=np.zeros(n), subjects=np.zeros(n))
+    np.savez(tmp_path / "bad.npz", acc=a, acc_lengths=lengths, labels=np.zeros(n), subjects=np.zeros(n))
     bad = PairedArrayDataModule(path=str(tmp_path / "bad.npz"), cache_dir=str(tmp_path / "c2"),
                                 modalities=["acc", "emg"], train_subjects=[0], test_subjects=[1])
     with pytest.raises(ValueError, match="emg"):

@@ -20,7 +20,6 @@ Athar 2011 (+ AAN titles)  3,069   8,736       o 7,627 / p 829 / n 280
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import os.path as osp
@@ -32,6 +31,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
+from zoo.data.cache import CacheError, cache_lock, content_key, load_tensors, save_tensors
 from zoo.data.full_graph import FullGraphDataModule
 
 __all__ = ["CitationSentimentDataModule", "read_citation_tsv", "read_aan_titles"]
@@ -163,10 +163,16 @@ class CitationSentimentDataModule(FullGraphDataModule):
         self._data: Optional[Data] = None
 
     def _cache_path(self) -> str:
-        stat = os.stat(self.corpus_path)
-        meta = os.stat(self.metadata_path).st_size if self.metadata_path is not None else 0
-        key = f"{osp.abspath(self.corpus_path)}:{stat.st_size}:{meta}:{self.encoder}:{self.labels}:128"
-        return osp.join(self.cache_dir, f"{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt")
+        """``<cache_dir>/citation-<key>.safetensors``; the key hashes the corpus and metadata bytes and
+        the encoder options, so an edited corpus is embedded again (see :mod:`zoo.data.cache`)."""
+        files = [self.corpus_path] + ([self.metadata_path] if self.metadata_path is not None else [])
+        if not osp.isfile(self.corpus_path):
+            raise FileNotFoundError(f"data.corpus_path={self.corpus_path!r}: no such file")
+        if self.metadata_path is not None and not osp.isfile(self.metadata_path):
+            raise FileNotFoundError(f"data.metadata_path={self.metadata_path!r}: no such file")
+        options = {"encoder": self.encoder, "labels": self.labels, "max_seq_length": 128, "metadata": len(files) > 1,
+                   "format": 2}
+        return osp.join(self.cache_dir, f"citation-{content_key(files, options)}.safetensors")
 
     def _encode(self, texts: list[str]) -> Tensor:
         if self.encoder == "hashing":
@@ -187,23 +193,32 @@ class CitationSentimentDataModule(FullGraphDataModule):
         path = self._cache_path()
         if osp.isfile(path):
             return
+        with cache_lock(path):
+            if not osp.isfile(path):
+                self._build_cache(rows, path)
+
+    def _build_cache(self, rows: list[tuple[str, str, str, str]], path: str) -> None:
         titles = read_aan_titles(self.metadata_path)
         papers = sorted({r[0] for r in rows} | {r[1] for r in rows})
         log.info(f"Embedding {len(papers)} titles and {len(rows)} sentences with {self.encoder} (cached to {path})")
         embeddings = self._encode([titles.get(p, p) for p in papers] + [r[3] for r in rows])
         node_x, sentence_x = embeddings[: len(papers)], embeddings[len(papers):]
-        os.makedirs(self.cache_dir, exist_ok=True)
-        torch.save({"papers": papers, "node_x": node_x, "sentence_x": sentence_x}, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        save_tensors(path, {"node_x": node_x, "sentence_x": sentence_x}, {"papers": papers})
 
     def _load(self) -> Data:
         if self._data is not None:
             return self._data
         rows = read_citation_tsv(self.corpus_path, self.labels)
-        if not osp.isfile(self._cache_path()):
+        path = self._cache_path()
+        if not osp.isfile(path):
             self.prepare_data()
-        cached = torch.load(self._cache_path(), weights_only=False)
-        ids = {p: i for i, p in enumerate(cached["papers"])}
+        cached, meta = load_tensors(path, required=("node_x", "sentence_x"), required_meta=("papers",))
+        if cached["sentence_x"].size(0) != len(rows) or cached["node_x"].size(0) != len(meta["papers"]):
+            raise CacheError(
+                f"{path}: {cached['sentence_x'].size(0)} sentence and {cached['node_x'].size(0)} paper rows for "
+                f"{len(rows)} sentences and {len(meta['papers'])} papers; not this corpus' cache, delete it to rebuild"
+            )
+        ids = {p: i for i, p in enumerate(meta["papers"])}
         sentence_index = torch.tensor([[ids[r[0]] for r in rows], [ids[r[1]] for r in rows]], dtype=torch.long)
         y = torch.tensor([self.labels.index(r[2]) for r in rows], dtype=torch.long)
         num_nodes = len(ids)

@@ -23,6 +23,7 @@ import logging
 import os
 import os.path as osp
 import urllib.request
+import zlib
 from typing import Optional
 
 import numpy as np
@@ -30,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from zoo.data.cache import atomic_write
 from zoo.data.image_classification import ImageClassificationDataModule
 
 __all__ = ["FashionMNISTDataModule", "TensorImageDataset", "read_idx"]
@@ -50,11 +52,21 @@ MEAN, STD = 0.2860, 0.3530
 def read_idx(path: str) -> Tensor:
     """An IDX file (gzipped or not) as a uint8 tensor.
 
-    :raises ValueError: the header is not an unsigned-byte IDX header or the size disagrees.
+    :raises FileNotFoundError: no such file (named).
+    :raises ValueError: a truncated or corrupt ``.gz`` file, a header that is not an unsigned-byte
+        IDX header, or a size that disagrees with the header (each naming the file).
     """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"IDX file not found: {path}")
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path}: truncated or corrupt gzip file ({type(err).__name__}: {err}); download it again or "
+            "reinstall dataset-fashion-mnist"
+        ) from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     ndim = data[3]
@@ -157,8 +169,8 @@ class FashionMNISTDataModule(ImageClassificationDataModule):
                 continue
             log.info(f"Downloading {URL + name} to {target}")
             try:
-                urllib.request.urlretrieve(URL + name, target + ".part")
-                os.replace(target + ".part", target)
+                with atomic_write(target) as part:  # concurrent downloads never share a partial file
+                    urllib.request.urlretrieve(URL + name, part)
             except Exception as err:  # noqa: BLE001 - network errors come in many types
                 raise FileNotFoundError(
                     f"Fashion-MNIST file {name} not in data.root={self.root} and the download from {URL} "

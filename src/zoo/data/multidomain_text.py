@@ -46,6 +46,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.data.cache import CacheError, atomic_write, cache_lock, content_key, load_tensors, save_tensors
 from zoo.data.sentiment_readers import (
     POLARITY3,
     READERS,
@@ -106,6 +107,28 @@ class _Encoded(Dataset):
 
     def __getitem__(self, i: int) -> tuple[list[int], int, int]:
         return self.ids[i], self.labels[i], self.domains[i]
+
+
+def _save_ids(path: str, ids: dict[str, list[list[int]]]) -> None:
+    """Token ids of every split as one flat tensor and offsets per split (safetensors, no pickle)."""
+    tensors = {}
+    for name, rows in ids.items():
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+        tensors[f"{name}_ids"] = torch.tensor([i for r in rows for i in r], dtype=torch.long)
+        tensors[f"{name}_offsets"] = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    save_tensors(path, tensors)
+
+
+def _load_ids(path: str, sizes: dict[str, int]) -> dict[str, list[list[int]]]:
+    names = [f"{n}_{part}" for n in sizes for part in ("ids", "offsets")]
+    tensors, _ = load_tensors(path, required=names)
+    out = {}
+    for name, size in sizes.items():
+        flat, offsets = tensors[f"{name}_ids"].tolist(), tensors[f"{name}_offsets"].tolist()
+        if len(offsets) != size + 1 or offsets[-1] != len(flat):
+            raise CacheError(f"{path}: {len(offsets) - 1} {name} rows for {size} texts; delete it to rebuild")
+        out[name] = [flat[offsets[i]:offsets[i + 1]] for i in range(size)]
+    return out
 
 
 def _collate(batch: list[tuple[list[int], int, int]]) -> dict[str, torch.Tensor]:
@@ -382,15 +405,12 @@ class MultiDomainTextDataModule(LightningDataModule):
             for r in splits[name]:
                 digest.update(r.text.encode("utf-8", errors="surrogatepass") + b"\x00")
             digest.update(b"\x01")
-        cache = os.path.join(self.cache_dir, f"encoded-{digest.hexdigest()[:16]}.pt")
-        if os.path.isfile(cache):
-            ids = torch.load(cache)
-        else:
-            ids = {name: self.encode([r.text for r in splits[name]]) for name in ("train", "val", "test")}
-            os.makedirs(self.cache_dir, exist_ok=True)
-            tmp = f"{cache}.{os.getpid()}.tmp"
-            torch.save(ids, tmp)
-            os.replace(tmp, cache)
+        cache = os.path.join(self.cache_dir, f"encoded-{digest.hexdigest()[:20]}.safetensors")
+        if not os.path.isfile(cache):
+            with cache_lock(cache):
+                if not os.path.isfile(cache):
+                    _save_ids(cache, {n: self.encode([r.text for r in splits[n]]) for n in ("train", "val", "test")})
+        ids = _load_ids(cache, {name: len(rows) for name, rows in splits.items()})
         self._encoded = {
             name: _Encoded(
                 ids[name],
@@ -443,12 +463,18 @@ class MultiDomainTextDataModule(LightningDataModule):
         if not os.path.isfile(self.pretrained_vectors):
             raise FileNotFoundError(f"data.pretrained_vectors={self.pretrained_vectors!r}: no such file")
         vocab = self.tokenizer.get_vocab()
-        digest = hashlib.sha1(self.tokenizer.to_str().encode())
-        digest.update(os.path.abspath(self.pretrained_vectors).encode())
-        digest.update(str(os.path.getmtime(self.pretrained_vectors)).encode())
-        path = os.path.join(self.cache_dir, f"embeddings-{digest.hexdigest()[:16]}.pt")
+        # the vectors file's bytes (size and mtime_ns above 256 MiB: GloVe-sized files) and the tokenizer
+        tokenizer = hashlib.sha1(self.tokenizer.to_str().encode()).hexdigest()
+        key = content_key([self.pretrained_vectors], (tokenizer, self.split_seed))  # the seed draws unmatched rows
+        path = os.path.join(self.cache_dir, f"embeddings-{key}.pt")
         if os.path.isfile(path):
             return path
+        with cache_lock(path):
+            if not os.path.isfile(path):
+                self._build_embeddings(vocab, path)
+        return path
+
+    def _build_embeddings(self, vocab: dict[str, int], path: str) -> None:
         table: Optional[torch.Tensor] = None
         found = 0
         generator = torch.Generator().manual_seed(self.split_seed)
@@ -473,10 +499,8 @@ class MultiDomainTextDataModule(LightningDataModule):
             raise ValueError(f"data.pretrained_vectors={self.pretrained_vectors!r} holds no vectors")
         table[0] = 0.0
         log.info(f"pretrained vectors cover {found} of {len(vocab)} subwords")
-        tmp = f"{path}.{os.getpid()}.tmp"
-        torch.save(table, tmp)
-        os.replace(tmp, path)
-        return path
+        with atomic_write(path) as tmp:
+            torch.save(table, tmp)  # a plain tensor: read back with torch.load(weights_only=True)
 
     def split(self, name: str) -> _Encoded:
         """The encoded ``train``/``val``/``test`` split."""

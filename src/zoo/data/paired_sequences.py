@@ -26,6 +26,8 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.data.cache import cache_lock, content_key, load_arrays, save_arrays
+
 __all__ = [
     "PairedSequences",
     "PairedSequenceDataset",
@@ -231,8 +233,8 @@ class PairedSequenceDataModule(LightningDataModule):
     # -- processing -------------------------------------------------------------------------------
     @property
     def cache_file(self) -> str:
-        text = f"{type(self).__name__}|{self.cache_key()}|{self.sequence_length}|v1"
-        tag = hashlib.sha1(text.encode()).hexdigest()[:10]
+        text = f"{type(self).__name__}|{self.cache_key()}|{self.sequence_length}|v2"
+        tag = hashlib.sha256(text.encode()).hexdigest()[:20]
         return os.path.join(self.cache_dir, f"{type(self).__name__.lower()}_{tag}.npz")
 
     def _process(self) -> dict[str, np.ndarray]:
@@ -268,16 +270,14 @@ class PairedSequenceDataModule(LightningDataModule):
         if self._arrays is not None:
             return self._arrays
         path = self.cache_file
-        if os.path.isfile(path):
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-        else:
-            arrays = self._process()
-            os.makedirs(self.cache_dir, exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.tmp.npz"
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)  # atomic: concurrent DDP ranks never read a half-written file
-            log.info(f"Cached {len(arrays['labels'])} paired sequences in {path}")
+        if not os.path.isfile(path):
+            with cache_lock(path):  # one process (rank, run) builds; the others wait and read
+                if not os.path.isfile(path):
+                    arrays = self._process()
+                    save_arrays(path, arrays)  # atomic: readers never see a half-written file
+                    log.info(f"Cached {len(arrays['labels'])} paired sequences in {path}")
+        required = [f"x_{m}" for m in self.modalities] + ["labels", "subjects", "keys"]
+        arrays = load_arrays(path, required=required)
         self._arrays = arrays
         return arrays
 
@@ -399,8 +399,11 @@ class PairedArrayDataModule(PairedSequenceDataModule):
     """Paired sequences from one ``.npz`` file: the generic reader for new data sets.
 
     The file holds ``<modality>`` arrays for both modalities, either fixed-length
-    ``(N, T, ...)`` arrays or object arrays of ``N`` variable-length ``(T_i, ...)`` arrays,
-    plus ``labels`` ``(N,)`` and ``subjects`` ``(N,)`` (integers); ``keys`` ``(N,)`` is optional.
+    ``(N, T, ...)`` arrays or variable-length recordings concatenated along time into one
+    ``(sum T_i, ...)`` array with ``<modality>_lengths`` ``(N,)`` giving each ``T_i``, plus
+    ``labels`` ``(N,)`` and ``subjects`` ``(N,)`` (integers); ``keys`` ``(N,)`` (strings) is optional.
+    It is read with ``allow_pickle=False``: object arrays are refused, since unpickling them could
+    run code.
 
     Args:
         path: the ``.npz`` file.
@@ -438,18 +441,40 @@ class PairedArrayDataModule(PairedSequenceDataModule):
     def cache_key(self) -> str:
         if not os.path.isfile(self.path):
             raise FileNotFoundError(f"data.path={self.path!r}: no such file")
-        stat = os.stat(self.path)
-        return f"{self.path}|{stat.st_size}|{stat.st_mtime_ns}|{','.join(self.modalities)}"
+        return f"{content_key([self.path])}|{','.join(self.modalities)}"
 
     def read(self) -> PairedSequences:
         if not os.path.isfile(self.path):
             raise FileNotFoundError(f"data.path={self.path!r}: no such file")
-        with np.load(self.path, allow_pickle=True) as f:
-            required = [*self.modalities, "labels", "subjects"]
-            missing = [k for k in required if k not in f.files]
-            if missing:
-                raise ValueError(f"{self.path}: arrays {missing} missing; found {sorted(f.files)}, need {required}")
-            a, b = list(f[self.modalities[0]]), list(f[self.modalities[1]])
-            labels, subjects = f["labels"], f["subjects"]
-            keys = [str(k) for k in f["keys"]] if "keys" in f.files else [f"pair {i}" for i in range(len(labels))]
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                required = [*self.modalities, "labels", "subjects"]
+                missing = [k for k in required if k not in f.files]
+                if missing:
+                    raise ValueError(f"{self.path}: arrays {missing} missing; found {sorted(f.files)}, need {required}")
+                labels, subjects = f["labels"], f["subjects"]
+                a, b = (self._sequences(f, m, len(labels)) for m in self.modalities)
+                keys = [str(k) for k in f["keys"]] if "keys" in f.files else [f"pair {i}" for i in range(len(labels))]
+        except ValueError as err:
+            if "pickle" not in str(err):
+                raise
+            raise ValueError(
+                f"data.path={self.path!r} holds an object (pickled) array, which zoo does not load (loading it "
+                "could run code). Store variable-length sequences as one array <modality> of all frames "
+                "concatenated plus <modality>_lengths (N,) frames per recording, and keys as a string array"
+            ) from err
         return PairedSequences(a=a, b=b, labels=labels, subjects=subjects, keys=keys)
+
+    def _sequences(self, f, name: str, n: int) -> list[np.ndarray]:
+        """``n`` recordings of modality ``name``: rows of an ``(N, T, ...)`` array, or cut out of a
+        ``(sum T_i, ...)`` array by ``<name>_lengths``."""
+        values = f[name]
+        if f"{name}_lengths" not in f.files:
+            return list(values)
+        lengths = np.asarray(f[f"{name}_lengths"])
+        if lengths.ndim != 1 or len(lengths) != n or (lengths < 0).any() or int(lengths.sum()) != len(values):
+            raise ValueError(
+                f"{self.path}: {name}_lengths must be {n} non-negative frame counts summing to the "
+                f"{len(values)} frames of {name!r}; got shape {lengths.shape}, sum {int(lengths.sum())}"
+            )
+        return np.split(values, np.cumsum(lengths)[:-1])

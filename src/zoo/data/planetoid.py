@@ -2,8 +2,9 @@
 
 "Revisiting Semi-Supervised Learning with Graph Embeddings" (Yang et al., 2016),
 https://arxiv.org/abs/1603.08861. Raw files are the ``ind.<name>.*`` pickles PyG's
-:class:`~torch_geometric.datasets.Planetoid` reads; processed tensors go to ``cache_dir`` so the raw
-root may be read-only.
+:class:`~torch_geometric.datasets.Planetoid` reads; processed tensors go to ``cache_dir`` (as
+safetensors keyed by the raw files' bytes, built under a file lock: see :meth:`PlanetoidDataModule._processed`)
+so the raw root may be read-only and concurrent runs may share the cache.
 
 ========  =======  =======  ========  =======  ===============
 Name      #nodes   #edges   #feats    #class   public split
@@ -16,7 +17,6 @@ PubMed    19,717   88,648   500       3        60/500/1000
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import os.path as osp
@@ -25,9 +25,10 @@ from typing import Optional
 import torch
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
-from torch_geometric.io.planetoid import read_file
+from torch_geometric.io.planetoid import read_file, read_planetoid_data
 from torch_geometric.transforms import NormalizeFeatures
 
+from zoo.data.cache import cache_lock, content_key, load_tensors, save_tensors
 from zoo.data.full_graph import FullGraphDataModule
 
 __all__ = ["PlanetoidDataModule", "PLANETOID_NAMES", "PLANETOID_SPLITS"]
@@ -41,16 +42,7 @@ DEFAULT_NUM_VAL = 500
 _RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 
-class _CachedPlanetoid(Planetoid):
-    """PyG's Planetoid with the processed files in a separate cache directory."""
-
-    def __init__(self, root: str, name: str, cache_dir: str, **kwargs) -> None:
-        self._cache_dir = cache_dir
-        super().__init__(root, name, **kwargs)
-
-    @property
-    def processed_dir(self) -> str:
-        return osp.join(self._cache_dir, self.name, "processed")
+_TENSORS = ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask")
 
 
 def check_planetoid_raw(raw_dir: str, name: str) -> None:
@@ -144,9 +136,7 @@ class PlanetoidDataModule(FullGraphDataModule):
                 "otherwise no node is left for the 1,000 random test nodes"
             )
         self.root = osp.abspath(root)
-        # one cache per raw root, so a different root never reuses stale tensors
-        tag = hashlib.sha1(self.root.encode()).hexdigest()[:8]
-        self.cache_dir = osp.join(osp.abspath(cache_dir), tag)
+        self.cache_dir = osp.abspath(cache_dir)
         self.name = name
         self.split = split
         self.normalize_features = normalize_features
@@ -188,20 +178,43 @@ class PlanetoidDataModule(FullGraphDataModule):
         if self._data is not None:
             return self._data
         self.prepare_data()
-        processed = osp.join(self.cache_dir, self.name, "processed", "data.pt")
-        if not osp.isfile(processed):
-            check_planetoid_raw(self.raw_dir, self.name)
-        dataset = _CachedPlanetoid(self.root, self.name, self.cache_dir, split="public")
-        data = dataset[0]
+        data = self._processed()
         if self.split == "full":
             data.train_mask = ~(data.val_mask | data.test_mask)
         elif self.split == "random":
-            data = self._random_split(data, int(dataset.num_classes))
+            data = self._random_split(data, int(data.y.max()) + 1)
         if self.normalize_features:
             data = NormalizeFeatures()(data)
         self._validate(data)
         self._data = data
         return data
+
+    @property
+    def processed_path(self) -> str:
+        """``<cache_dir>/<name>-<key>.safetensors``; the key hashes the bytes of the eight raw files."""
+        files = [osp.join(self.raw_dir, f"ind.{self.name.lower()}.{p}") for p in _RAW_PARTS]
+        key = content_key(files, {"name": self.name, "reader": "read_planetoid_data", "format": 1})
+        return osp.join(self.cache_dir, f"{self.name}-{key}.safetensors")
+
+    def _processed(self) -> Data:
+        """The public-split graph exactly as PyG's ``Planetoid(split="public")`` gives it.
+
+        PyG's own processing writes ``processed/data.pt`` in place and reads it back with a fallback
+        to ``torch.load(weights_only=False)``, so a planted file there would run code, and two runs
+        processing at once can read each other's half-written file. Here the same reader
+        (:func:`torch_geometric.io.planetoid.read_planetoid_data`) runs under a file lock, its
+        tensors are written atomically as safetensors under a content key and read back without
+        pickle (:mod:`zoo.data.cache`).
+        """
+        path = self.processed_path
+        if not osp.isfile(path):
+            with cache_lock(path):
+                if not osp.isfile(path):
+                    check_planetoid_raw(self.raw_dir, self.name)
+                    data = read_planetoid_data(self.raw_dir, self.name)
+                    save_tensors(path, {k: data[k] for k in _TENSORS}, {"name": self.name})
+        tensors, _ = load_tensors(path, required=_TENSORS)
+        return Data(**tensors)
 
     def _random_split(self, data: Data, num_classes: int) -> Data:
         generator = torch.Generator().manual_seed(self.seed)

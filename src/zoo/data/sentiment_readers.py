@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -40,11 +41,14 @@ __all__ = [
     "TABLE_FORMATS",
     "read_text_file",
     "read_blitzer_mdsd",
+    "blitzer_review_blocks",
     "read_persian",
     "read_financial_phrasebank",
     "read_table",
     "PERSIAN_LABELS",
 ]
+
+log = logging.getLogger(__name__)
 
 POLARITY3 = ("negative", "neutral", "positive")
 PERSIAN_LABELS = POLARITY3
@@ -87,14 +91,64 @@ def read_text_file(path: str, encoding: str = "utf-8", errors: str = "strict") -
 
 
 # -- Blitzer MDSD ---------------------------------------------------------------------------------
-_REVIEW = re.compile(r"<review>(.*?)</review>", re.S)
 _FIELD = {name: re.compile(rf"<{name}>\s*(.*?)\s*</{name}>", re.S) for name in ("title", "review_text")}
+
+
+_TAG = re.compile(r"</?review>")
+
+
+def _line(content: str, offset: int) -> int:
+    return content.count("\n", 0, offset) + 1
+
+
+def blitzer_review_blocks(content: str, path: str) -> list[str]:
+    """The ``<review>...</review>`` blocks of one ``.review`` file, checked for truncation.
+
+    :raises ValueError: a ``<review>`` that is never closed (or closed after the next one opens), a
+        ``</review>`` without its ``<review>``, a block whose ``<review_text>`` is not closed, or a
+        ``<data>`` wrapper without its ``</data>``: the file is truncated or damaged. The message
+        names the file and the line.
+    """
+    blocks, start = [], None
+    for match in _TAG.finditer(content):
+        if match.group() == "<review>":
+            if start is not None:
+                raise ValueError(
+                    f"{path}:{_line(content, start)}: <review> is not closed before the next <review> at line "
+                    f"{_line(content, match.start())}; the file is damaged"
+                )
+            start = match.end()
+        else:
+            if start is None:
+                raise ValueError(f"{path}:{_line(content, match.start())}: </review> without a <review>")
+            blocks.append(content[start:match.start()])
+            start = None
+    if start is not None:
+        raise ValueError(
+            f"{path}:{_line(content, start)}: <review> block is never closed; the file is truncated "
+            f"(after {len(blocks)} complete review(s)). Restore the complete file"
+        )
+    for block in blocks:
+        if "<review_text>" in block and "</review_text>" not in block:
+            raise ValueError(f"{path}: a review's <review_text> is not closed (near {block[:60].strip()!r})")
+    head = content.lstrip()
+    if head.startswith(("<data>", "<reviews>")):
+        closing = "</data>" if head.startswith("<data>") else "</reviews>"
+        if not content.rstrip().endswith(closing):
+            raise ValueError(
+                f"{path}:{_line(content, len(content.rstrip()))}: the file opens with {head.split('>')[0]}> but does "
+                f"not end with {closing}; it is truncated (after {len(blocks)} complete review(s))"
+            )
+    return blocks
 
 
 def read_blitzer_mdsd(root: str, encoding: str = "utf-8", errors: str = "strict") -> list[TextRecord]:
     """Blitzer, Dredze, Pereira (ACL 2007) ``sorted_data_acl/<domain>/{positive,negative}.review``.
 
-    The text is the review title and body joined by ``". "``.
+    The text is the review title and body joined by ``". "``. A truncated file (a review block cut
+    off, see :func:`blitzer_review_blocks`) raises ``ValueError`` naming the file and line; a file
+    cut exactly at a review boundary, without a ``<data>`` wrapper, cannot be told from a shorter
+    one, so the number of reviews read per file is logged.
     """
     base = os.path.join(root, "sorted_data_acl") if os.path.isdir(os.path.join(root, "sorted_data_acl")) else root
     records: list[TextRecord] = []
@@ -102,7 +156,9 @@ def read_blitzer_mdsd(root: str, encoding: str = "utf-8", errors: str = "strict"
         for label in ("negative", "positive"):
             path = os.path.join(base, folder, f"{label}.review")
             content = read_text_file(path, encoding, errors)
-            for block in _REVIEW.findall(content):
+            blocks = blitzer_review_blocks(content, path)
+            log.info(f"{path}: {len(blocks)} reviews")
+            for block in blocks:
                 parts = [m.group(1).strip() for f in ("title", "review_text") if (m := _FIELD[f].search(block))]
                 records.append(TextRecord(". ".join(p for p in parts if p), label, domain))
     return records

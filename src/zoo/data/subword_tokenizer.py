@@ -19,6 +19,8 @@ from typing import Iterable, Sequence
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from zoo.data.cache import CacheError, atomic_write, cache_lock
+
 __all__ = ["PAD_TOKEN", "UNK_TOKEN", "TOKENIZER_MODELS", "load_or_train_tokenizer"]
 
 PAD_TOKEN = "[PAD]"
@@ -70,9 +72,21 @@ def load_or_train_tokenizer(
     os.makedirs(cache_dir, exist_ok=True)
     key = _fingerprint(texts, (vocab_size, model, lowercase, min_frequency, 1))
     path = os.path.join(cache_dir, f"tokenizer-{key}.json")
-    if os.path.isfile(path):
+    if not os.path.isfile(path):
+        with cache_lock(path):
+            if not os.path.isfile(path):
+                with atomic_write(path) as tmp:  # concurrent runs never read a half-written file
+                    _train(texts, vocab_size, model, lowercase, min_frequency).save(tmp)
+    try:
         return Tokenizer.from_file(path)
+    except Exception as err:  # noqa: BLE001 - tokenizers raises a generic Exception for bad JSON
+        raise CacheError(
+            f"{path}: not a valid zoo cache file (cannot be read as a tokenizer: {err}); delete it to rebuild: "
+            f"rm {path!r}"
+        ) from err
 
+
+def _train(texts: Sequence[str], vocab_size: int, model: str, lowercase: bool, min_frequency: int) -> Tokenizer:
     if model == "bpe":
         tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
         trainer = trainers.BpeTrainer(
@@ -89,8 +103,4 @@ def load_or_train_tokenizer(
     tokenizer.normalizer = _normalizer(lowercase)
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    # atomic write: concurrent (DDP) ranks never read a half-written file
-    tmp = f"{path}.{os.getpid()}.tmp"
-    tokenizer.save(tmp)
-    os.replace(tmp, path)
     return tokenizer

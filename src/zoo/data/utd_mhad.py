@@ -36,6 +36,7 @@ from typing import Optional, Sequence
 import numpy as np
 import scipy.io
 
+from zoo.data.cache import content_key
 from zoo.data.paired_sequences import PairedSequenceDataModule, PairedSequences, Transform
 
 __all__ = ["UTDMHADDataModule", "UTD_MHAD_SPLITS", "read_utd_mhad"]
@@ -177,7 +178,12 @@ class UTDMHADDataModule(PairedSequenceDataModule):
         )
 
     def cache_key(self) -> str:
-        return f"{self.root}|{self.on_unpaired}|centre={self.skeleton_centre}"
+        """The bytes of every recording file (not the root path), so a changed or added file rebuilds."""
+        files = [os.path.join(self.root, folder, name)
+                 for folder in ("Skeleton", "Inertial") if os.path.isdir(os.path.join(self.root, folder))
+                 for name in sorted(os.listdir(os.path.join(self.root, folder))) if _NAME.match(name)]
+        digest = content_key(files, root=self.root)
+        return f"{digest}|{self.on_unpaired}|centre={self.skeleton_centre}"
 
     def read(self) -> PairedSequences:
         return read_utd_mhad(self.root, self.on_unpaired)

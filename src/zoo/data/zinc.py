@@ -6,7 +6,9 @@ logP, Gomez-Bombarelli et al., https://arxiv.org/abs/1610.02415). Vertices are h
 one-hot atom type (element, formal charge, explicit hydrogens: the 28 benchmarking-gnns types,
 vocabulary taken from the training split, plus one "other" slot); edges are bonds in both
 directions with a one-hot bond type (single, double, triple, aromatic). Graphs are parsed once and
-cached in ``cache_dir``.
+cached in ``cache_dir`` as ``zinc-<key>.safetensors`` (no pickle), the key hashing the bytes of both raw
+files (see :mod:`zoo.data.cache`): an edited file is parsed again, concurrent runs share one build.
+An empty or NaN target of a molecule a split uses is an error naming the file and the row.
 
 ======  =========  ==========  ============  ============
 Split   molecules  mean atoms  mean bonds*2  target std
@@ -19,9 +21,7 @@ test    1,000
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import os.path as osp
 from collections import Counter
 from typing import Optional
@@ -31,12 +31,16 @@ from lightning.pytorch import LightningDataModule
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
+from zoo.data.cache import CacheError, cache_lock, content_key, load_tensors, save_tensors
+
 __all__ = ["ZincDataModule", "BOND_TYPES", "smiles_to_graph"]
 
 log = logging.getLogger(__name__)
 
 BOND_TYPES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")
 SPLITS = ("train", "val", "test")
+_CACHE_TENSORS = ("atom_key", "atom_ptr", "edge_index", "bond_type", "edge_ptr", "y",
+                  "rows_train", "rows_val", "rows_test")
 
 
 def atom_key(atom) -> str:
@@ -107,46 +111,98 @@ class ZincDataModule(LightningDataModule):
         return path
 
     def _cache_path(self) -> str:
-        key = f"{osp.abspath(self.root)}:{os.stat(self._file('smiles_score.csv')).st_size}:{self.target}"
-        return osp.join(self.cache_dir, f"zinc_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt")
+        """``<cache_dir>/zinc-<key>.safetensors``; the key hashes both raw files' bytes, the target and
+        the RDKit version, so an edited file (even of the same size) is parsed again."""
+        import rdkit
+
+        files = [self._file("smiles_score.csv"), self._file("indexes_train_val_test.csv")]
+        key = content_key(files, {"target": self.target, "rdkit": rdkit.__version__, "format": 2})
+        return osp.join(self.cache_dir, f"zinc-{key}.safetensors")
+
+    def _read_tables(self):
+        """The SMILES strings, the checked targets and the split rows of the raw CSV files.
+
+        :raises ValueError: a missing column, an empty / NaN / infinite / non-numeric target of a
+            row a split uses, or a split row outside the table (each naming the file and the row).
+        """
+        import numpy as np
+        import pandas as pd
+
+        smiles_path, index_path = self._file("smiles_score.csv"), self._file("indexes_train_val_test.csv")
+        table = pd.read_csv(smiles_path)
+        if self.target not in table.columns or "SMILES" not in table.columns:
+            raise ValueError(f"{smiles_path}: expected columns SMILES and {self.target!r}; found {list(table.columns)}")
+        index = pd.read_csv(index_path)
+        missing = [s for s in SPLITS if s not in index.columns]
+        if missing:
+            raise ValueError(f"{index_path}: split columns {missing} missing; found {list(index.columns)}")
+        rows = {s: [int(i) for i in index[s].dropna()] for s in SPLITS}
+        for split, ids in rows.items():
+            bad = [i for i in ids if not 0 <= i < len(table)]
+            if bad:
+                raise ValueError(f"{index_path}: {split} row {bad[0]} is outside {smiles_path} ({len(table)} rows)")
+        y = pd.to_numeric(table[self.target], errors="coerce").to_numpy(dtype=np.float64)
+        used = sorted({i for ids in rows.values() for i in ids})
+        bad = [i for i in used if not np.isfinite(y[i])]
+        if bad:
+            i = bad[0]
+            raise ValueError(
+                f"{smiles_path}: row {i} (line {i + 2}) has target {self.target}={table[self.target].iloc[i]!r}, "
+                f"not a finite number ({len(bad)} such row(s) used by the splits); a regression target "
+                "must be set for every molecule"
+            )
+        return [str(s) for s in table["SMILES"]], y, rows
 
     def prepare_data(self) -> None:
-        """Parse every SMILES once and cache the graphs."""
+        """Parse every SMILES once and cache the graphs (one process builds, the others wait)."""
         path = self._cache_path()
         if osp.isfile(path):
             return
-        import pandas as pd
-
-        table = pd.read_csv(self._file("smiles_score.csv"))
-        if self.target not in table.columns or "SMILES" not in table.columns:
-            raise ValueError(f"{self._file('smiles_score.csv')}: expected columns SMILES and {self.target!r}")
-        index = pd.read_csv(self._file("indexes_train_val_test.csv"))
-        rows = {s: [int(i) for i in index[s].dropna()] for s in SPLITS}
-        log.info(f"Parsing {len(table)} ZINC SMILES with RDKit (cached to {path})")
-        parsed = [smiles_to_graph(s) for s in table["SMILES"]]
-        counts = Counter(k for i in rows["train"] for k in parsed[i][0])
-        vocabulary = sorted(counts, key=lambda k: (-counts[k], k))
-        os.makedirs(self.cache_dir, exist_ok=True)
-        torch.save({"parsed": parsed, "y": table[self.target].tolist(), "rows": rows, "vocabulary": vocabulary},
-                   path + ".tmp")
-        os.replace(path + ".tmp", path)
-
-    def _graph(self, atoms: list[str], edge_index, bond_type, y: float) -> Data:
-        ids = {k: i for i, k in enumerate(self._vocabulary)}
-        atom_type = torch.tensor([ids.get(a, len(ids)) for a in atoms], dtype=torch.long)
-        x = torch.nn.functional.one_hot(atom_type, len(ids) + 1).float()
-        edge_attr = torch.nn.functional.one_hot(bond_type, len(BOND_TYPES)).float()
-        return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, y=torch.tensor([y]))
+        with cache_lock(path):
+            if osp.isfile(path):
+                return
+            smiles, y, rows = self._read_tables()
+            log.info(f"Parsing {len(smiles)} ZINC SMILES with RDKit (cached to {path})")
+            parsed = [smiles_to_graph(s) for s in smiles]
+            counts = Counter(k for i in rows["train"] for k in parsed[i][0])
+            vocabulary = sorted(counts, key=lambda k: (-counts[k], k))
+            atom_keys = sorted({k for atoms, _, _ in parsed for k in atoms})
+            key_id = {k: i for i, k in enumerate(atom_keys)}
+            num_atoms = torch.tensor([len(p[0]) for p in parsed], dtype=torch.long)
+            num_edges = torch.tensor([p[2].numel() for p in parsed], dtype=torch.long)
+            tensors = {
+                "atom_key": torch.tensor([key_id[k] for atoms, _, _ in parsed for k in atoms], dtype=torch.long),
+                "atom_ptr": torch.cat([torch.zeros(1, dtype=torch.long), num_atoms.cumsum(0)]),
+                "edge_index": torch.cat([p[1] for p in parsed], dim=1),
+                "bond_type": torch.cat([p[2] for p in parsed]),
+                "edge_ptr": torch.cat([torch.zeros(1, dtype=torch.long), num_edges.cumsum(0)]),
+                "y": torch.tensor(y, dtype=torch.float64),
+                **{f"rows_{s}": torch.tensor(rows[s], dtype=torch.long) for s in SPLITS},
+            }
+            save_tensors(path, tensors, {"atom_keys": atom_keys, "vocabulary": vocabulary, "target": self.target})
 
     @property
     def splits(self) -> dict[str, list[Data]]:
         if self._splits is None:
             self.prepare_data()
-            cached = torch.load(self._cache_path(), weights_only=False)
-            self._vocabulary = cached["vocabulary"]
-            self._splits = {
-                s: [self._graph(*cached["parsed"][i], cached["y"][i]) for i in cached["rows"][s]] for s in SPLITS
-            }
+            path = self._cache_path()
+            t, meta = load_tensors(path, required=_CACHE_TENSORS, required_meta=("atom_keys", "vocabulary"))
+            self._vocabulary = list(meta["vocabulary"])
+            ids = {k: i for i, k in enumerate(self._vocabulary)}
+            to_vocab = torch.tensor([ids.get(k, len(ids)) for k in meta["atom_keys"]], dtype=torch.long)
+            if t["atom_key"].numel() and int(t["atom_key"].max()) >= len(to_vocab):
+                raise CacheError(f"{path}: atom ids beyond its {len(to_vocab)} atom keys; delete it to rebuild")
+            atom_type = to_vocab[t["atom_key"]]
+            a_ptr, e_ptr = t["atom_ptr"].tolist(), t["edge_ptr"].tolist()
+
+            def graph(i: int) -> Data:
+                x = torch.nn.functional.one_hot(atom_type[a_ptr[i]:a_ptr[i + 1]], len(ids) + 1).float()
+                bond_type = t["bond_type"][e_ptr[i]:e_ptr[i + 1]]
+                edge_attr = torch.nn.functional.one_hot(bond_type, len(BOND_TYPES)).float()
+                edge_index = t["edge_index"][:, e_ptr[i]:e_ptr[i + 1]].contiguous()
+                return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, y=t["y"][i:i + 1].float())
+
+            self._splits = {s: [graph(i) for i in t[f"rows_{s}"].tolist()] for s in SPLITS}
         return self._splits
 
     def setup(self, stage: Optional[str] = None) -> None:

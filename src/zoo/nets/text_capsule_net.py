@@ -119,7 +119,16 @@ class TextCapsuleNet(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.1)
         with torch.no_grad():
             if self.pretrained_path is not None:
-                table = torch.load(self.pretrained_path, map_location="cpu")
+                try:  # a plain tensor file: nothing in it is unpickled as code
+                    table = torch.load(self.pretrained_path, map_location="cpu", weights_only=True)
+                except Exception as err:  # noqa: BLE001 - torch raises several kinds for bad files
+                    raise ValueError(
+                        f"model.net.pretrained_path={self.pretrained_path!r} cannot be read as a tensor file "
+                        f"with torch.load(weights_only=True): {type(err).__name__}: {str(err)[:300]}"
+                    ) from err
+                if not isinstance(table, torch.Tensor):
+                    raise ValueError(f"model.net.pretrained_path={self.pretrained_path!r} holds a "
+                                     f"{type(table).__name__}, not a (vocab_size, embed_dim) tensor")
                 if tuple(table.shape) != tuple(self.embedding.weight.shape):
                     raise ValueError(
                         f"model.net.pretrained_path={self.pretrained_path!r} holds a {tuple(table.shape)} "
