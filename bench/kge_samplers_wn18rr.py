@@ -34,7 +34,7 @@ def main() -> None:
                      f"model.sampler.num_negatives={args.negatives}", f"model.optimizer.lr={args.lr}",
                      f"seed={args.seed}", "logger=none", "data.eval_batch_size=256"]
         if sampler == "lemon":
-            overrides.append(f"model.sampler.encoder={args.encoder}")
+            overrides.append(f"data.encoder={args.encoder}")
         _, dm, task = build(overrides)
         start = time.time()
         timer = fit(dm, task, args.epochs, accelerator=args.accelerator)
@@ -42,7 +42,7 @@ def main() -> None:
         values, eval_s = evaluate(dm, task.to("cpu"))
         extra = ""
         if sampler == "lemon":
-            extra = (f"encoder {task.sampler.encoder_used}, {task.sampler.num_missing_text} entities without text, "
+            extra = (f"encoder {dm.text_encoder.encoder}, {task.sampler.num_missing_text} entities without text, "
                      f"uniform fallback {task.sampler.last_fallback_fraction:.1%} of the last batch")
         rows.append([sampler, values["mrr"], values["hits@1"], values["hits@3"], values["hits@10"], values["mr"],
                      f"{timer.seconds:.0f}", f"{fit_s - timer.seconds:.0f}", f"{eval_s:.0f}", extra])

@@ -3,12 +3,20 @@
 1. correctness (UMLS): filtered test MRR of both trainings (goal: within 0.02), and zoo's evaluator on
    PyKEEN's trained model against PyKEEN's RankBasedEvaluator (goal: within 1e-4);
 2. speed (UMLS and WN18RR): training triples/second and test evaluation seconds, ratio zoo/PyKEEN,
-   measured in the same process, interleaved (the order alternates each repeat), median of repeats.
+   measured in the same process, interleaved (the order alternates each repeat), median of repeats;
+   for each zoo optimiser (``model/optimizer=adam|lazy_adam``) and each ``dim:threads`` setting.
+   Same model, loss, negatives, lr and batch in both; PyKEEN trains with dense Adam.
+3. quality: test MRR of the same zoo run (seed, data order, negatives) with each optimiser
+   (lazy Adam must stay within 0.01 of dense Adam on UMLS and WN18RR to become the default).
 
-    OMP_NUM_THREADS=1 nice -n 10 python bench/kge_vs_pykeen.py --part speed --repeats 3
+    nice -n 10 python bench/kge_vs_pykeen.py --part speed --repeats 3 --settings 64:1,100:2,500:2
+    nice -n 10 python bench/kge_vs_pykeen.py --part quality
     nice -n 10 python bench/kge_vs_pykeen.py --part correctness --epochs 50
 
-Writes bench/results/kge_correctness.md and bench/results/kge_speed.md.
+Writes bench/results/kge_speed.csv (setting = dataset/dim/threads/optimizer; metrics train_ratio =
+zoo training triples/s inside the epochs / PyKEEN's, train_ratio_fit_call = the same over zoo's whole
+Trainer.fit call, eval_ratio = PyKEEN evaluation seconds / zoo's; > 1: zoo faster),
+bench/results/kge_optimizer_quality.csv and bench/results/kge_correctness.md.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import time
 
 import torch
 
-from kge_common import SHARED, build, evaluate, fit, write_table
+from kge_common import SHARED, build, evaluate, fit, write_table  # noqa: E402
+from results_data import write_results
 
 
 def pykeen_run(dataset, *, dim, negatives, lr, epochs, batch_size, margin, temperature, seed):
@@ -106,90 +115,121 @@ def pykeen_speed(training, *, testing: torch.Tensor, filter_triples, evaluate_it
     return train_s, eval_s
 
 
-def speed(args, common) -> None:
+def zoo_speed(zoo_data, *, optimizer, lr, batch_size, epochs, batches, extra, limit, evaluate_it, common):
+    """zoo's training rate (epochs only, whole fit call) and evaluation seconds with ``optimizer``."""
+    _, dm, task = build(zoo_overrides(zoo_data, lr=lr, batch_size=batch_size, **common,
+                                      extra=[f"model/optimizer={optimizer}", *extra]))
+    start = time.perf_counter()
+    timer = fit(dm, task, epochs, limit_train_batches=batches)
+    fit_s = time.perf_counter() - start
+    eval_s = evaluate(dm, task, limit=limit)[1] if evaluate_it else float("nan")
+    return timer.triples / timer.seconds, timer.triples / fit_s, eval_s
+
+
+def speed(args, common) -> list[dict]:
+    """Rows ``setting = dataset/dim<d>/threads<t>/<optimizer>``: training and evaluation ratios."""
     from pykeen.datasets import UMLS, PathDataset
 
     root = SHARED / "kg" / "WN18RR"
     umls = UMLS()
     wn = PathDataset(training_path=root / "train.txt", testing_path=root / "test.txt", validation_path=root / "valid.txt")
-    n_wn = args.wn18rr_batches * 512
-    wn_train = wn.training.clone_and_exchange_triples(wn.training.mapped_triples[:n_wn])
-    setups = {
-        # name: (PyKEEN training factory, dataset, zoo data config, lr, batch, epochs, zoo batches, extra overrides, eval repeats)
-        "UMLS": (umls.training, umls, "umls", 1e-2, 256, args.umls_epochs, None, [], args.repeats),
-        "WN18RR": (wn_train, wn, "wn18rr", 1e-3, 512, 1, args.wn18rr_batches,
-                   ["data.unseen=drop", "data.eval_batch_size=256"], args.wn18rr_eval_repeats),
-    }
     rows = []
-    for name, (pk_train, dataset, zoo_data, lr, batch_size, epochs, batches, extra, eval_repeats) in setups.items():
-        runs = {"zoo": [], "PyKEEN": []}
-        # the test triples both rank (WN18RR: the first eval_triples; both drop unseen entities the same way)
-        limit = args.wn18rr_eval_triples if name == "WN18RR" else None
-        pk_test = dataset.testing.mapped_triples[:limit]
-        for repeat in range(args.repeats):
-            order = ("PyKEEN", "zoo") if repeat % 2 == 0 else ("zoo", "PyKEEN")
-            for impl in order:
-                if impl == "PyKEEN":
-                    train_s, eval_s = pykeen_speed(
-                        pk_train, testing=pk_test, evaluate_it=repeat < eval_repeats,
-                        filter_triples=[dataset.training.mapped_triples, dataset.validation.mapped_triples],
-                        epochs=epochs, lr=lr, batch_size=batch_size, **common)
-                    rate = pk_train.num_triples * epochs / train_s
-                    runs[impl].append((rate, rate, eval_s))
-                else:
-                    _, dm, task = build(zoo_overrides(zoo_data, lr=lr, batch_size=batch_size, **common, extra=extra))
-                    start = time.perf_counter()
-                    timer = fit(dm, task, epochs, limit_train_batches=batches)
-                    fit_s = time.perf_counter() - start
-                    eval_s = evaluate(dm, task, limit=limit)[1] if repeat < eval_repeats else float("nan")
-                    runs[impl].append((timer.triples / timer.seconds, timer.triples / fit_s, eval_s))
-                print(name, impl, repeat, runs[impl][-1], flush=True)
-        med = {impl: [statistics.median(r[i] for r in values if r[i] == r[i]) for i in range(3)]
-               for impl, values in runs.items()}
-        z, p = med["zoo"], med["PyKEEN"]
-        rows += [[name, "train triples/s (epochs only)", z[0], p[0], z[0] / p[0]],
-                 [name, "train triples/s (whole fit call)", z[1], p[0], z[1] / p[0]],
-                 [name, "test eval seconds", z[2], p[2], p[2] / z[2]]]
-    notes = (f"Same settings in both: RotatE (p=2) dim {args.dim}, {args.negatives} uniform negatives per positive "
-             f"(unfiltered), NSSA/self-adversarial loss (margin 6, temperature 1), Adam, seed {args.seed}; "
-             f"UMLS: lr 1e-2, batch 256, {args.umls_epochs} epochs of its 5,216 training triples; WN18RR: lr 1e-3, "
-             f"batch 512, {args.wn18rr_batches} batches (= {n_wn:,} training triples; PyKEEN: the first ones, zoo: "
-             "shuffled batches of the full split); the evaluation timing ranks the first "
-             f"{args.wn18rr_eval_triples} test triples (PyKEEN's RotatE scores all entities by broadcasting a "
-             "(256, 40943, 64) complex tensor per batch and needed over 14 minutes for the full test split here, so "
-             "both rank the same number of triples; both drop the 210 valid/test triples with unseen entities). zoo uses its default fused Adam kernel (same update "
-             "rule). CPU, 1 thread (OMP_NUM_THREADS=1), nice 10, machine shared with other jobs (load 5-7 on 2 "
-             f"cores). Each implementation runs {args.repeats} times in this one process, interleaved (the order "
-             f"alternates each repeat); the table gives medians (WN18RR evaluation: {args.wn18rr_eval_repeats} "
-             "run(s) each). Training rate: zoo 'epochs only' = triples / seconds inside the training epochs "
-             "(Lightning epoch hooks), 'whole fit call' = triples / wall seconds of Trainer.fit (start-up, "
-             "sampler fitting, filter index included); PyKEEN = triples / seconds of SLCWATrainingLoop.train "
-             "(both rows). Evaluation: filtered realistic ranks of the test split, head and tail, all entities, "
-             "batch 256 (zoo: its evaluator; PyKEEN: RankBasedEvaluator). speed-up = zoo rate / PyKEEN rate for "
-             "training, PyKEEN seconds / zoo seconds for evaluation (> 1: zoo faster; goal >= 1.5 training, "
-             ">= 1 evaluation).\n\n"
-             f"Command: `OMP_NUM_THREADS=1 nice -n 10 python bench/kge_vs_pykeen.py --part speed --repeats {args.repeats} "
-             f"--umls-epochs {args.umls_epochs} --wn18rr-batches {args.wn18rr_batches} "
-             f"--wn18rr-eval-repeats {args.wn18rr_eval_repeats} --wn18rr-eval-triples {args.wn18rr_eval_triples}`")
-    write_table("kge_speed", "data | measure | zoo | PyKEEN | speed-up", rows, notes)
+    for spec in args.settings.split(","):
+        dim, threads = (int(v) for v in spec.split(":"))
+        torch.set_num_threads(threads)
+        # fewer WN18RR batches at large dims, so one PyKEEN run stays short; the rate is per triple
+        wn_batches = max(4, args.wn18rr_batches * 64 // max(dim, 64))
+        n_wn = wn_batches * 512
+        wn_train = wn.training.clone_and_exchange_triples(wn.training.mapped_triples[:n_wn])
+        setups = {
+            # name: (PyKEEN training factory, dataset, zoo data config, lr, batch, epochs, zoo batches, extra, eval triples)
+            "UMLS": (umls.training, umls, "umls", 1e-2, 256, args.umls_epochs, None, [], None),
+            "WN18RR": (wn_train, wn, "wn18rr", 1e-3, 512, 1, wn_batches,
+                       ["data.unseen=drop", "data.eval_batch_size=256"], args.wn18rr_eval_triples),
+        }
+        setting_common = dict(common, dim=dim)
+        for name, (pk_train, dataset, zoo_data, lr, batch_size, epochs, batches, extra, limit) in setups.items():
+            impls = ["PyKEEN", *args.optimizers.split(",")]
+            runs = {impl: [] for impl in impls}
+            pk_test = dataset.testing.mapped_triples[:limit]
+            for repeat in range(args.repeats):
+                order = impls if repeat % 2 == 0 else impls[::-1]
+                # WN18RR evaluation only at the benchmark's dim: PyKEEN broadcasts (256, 40943, dim) complex
+                # scores per batch, which at dim 500 does not fit this machine's memory
+                evaluate_it = repeat < (args.wn18rr_eval_repeats if name == "WN18RR" else args.repeats) and (
+                    name != "WN18RR" or dim == args.dim)
+                for impl in order:
+                    if impl == "PyKEEN":
+                        train_s, eval_s = pykeen_speed(
+                            pk_train, testing=pk_test, evaluate_it=evaluate_it,
+                            filter_triples=[dataset.training.mapped_triples, dataset.validation.mapped_triples],
+                            epochs=epochs, lr=lr, batch_size=batch_size, **setting_common)
+                        rate = pk_train.num_triples * epochs / train_s
+                        runs[impl].append((rate, rate, eval_s))
+                    else:
+                        runs[impl].append(zoo_speed(zoo_data, optimizer=impl, lr=lr, batch_size=batch_size,
+                                                    epochs=epochs, batches=batches, extra=extra, limit=limit,
+                                                    evaluate_it=evaluate_it, common=setting_common))
+                    print(name, dim, threads, impl, repeat, runs[impl][-1], flush=True)
+            med = {impl: [statistics.median([r[i] for r in values if r[i] == r[i]] or [float("nan")]) for i in range(3)]
+                   for impl, values in runs.items()}
+            pk = med.pop("PyKEEN")
+            for optimizer, z in med.items():
+                setting = f"{name}/dim{dim}/threads{threads}/{optimizer}"
+                rows += [dict(setting=setting, metric="train_ratio", value=z[0] / pk[0]),
+                         dict(setting=setting, metric="train_ratio_fit_call", value=z[1] / pk[0])]
+                if z[2] == z[2]:
+                    rows.append(dict(setting=setting, metric="eval_ratio", value=pk[2] / z[2]))
+                print(rows[-3:], flush=True)
+    return rows
+
+
+def quality(args, common) -> list[dict]:
+    """Test MRR of the same zoo run with each optimiser (same seed, data order and negatives)."""
+    torch.set_num_threads(1)
+    setups = {"UMLS": ("umls", 1e-2, 256, args.quality_umls_epochs, []),
+              "WN18RR": ("wn18rr", 5e-3, 512, args.quality_wn18rr_epochs, ["data.unseen=drop"])}
+    rows = []
+    for name, (zoo_data, lr, batch_size, epochs, extra) in setups.items():
+        mrr = {}
+        for optimizer in args.optimizers.split(","):
+            _, dm, task = build(zoo_overrides(zoo_data, lr=lr, batch_size=batch_size, **common,
+                                              extra=[f"model/optimizer={optimizer}", *extra]))
+            fit(dm, task, epochs)
+            mrr[optimizer] = evaluate(dm, task)[0]["mrr"]
+            rows.append(dict(setting=f"{name}/dim{args.dim}/epochs{epochs}/{optimizer}", seed=args.seed,
+                             metric="test_mrr", value=mrr[optimizer]))
+            print(name, optimizer, mrr[optimizer], flush=True)
+        for optimizer, value in mrr.items():
+            if optimizer != "adam" and "adam" in mrr:
+                rows.append(dict(setting=f"{name}/dim{args.dim}/epochs{epochs}/{optimizer}", seed=args.seed,
+                                 metric="test_mrr_minus_adam", value=value - mrr["adam"]))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=["speed", "correctness", "all"], default="all")
+    parser.add_argument("--part", choices=["speed", "quality", "correctness", "all"], default="all")
     parser.add_argument("--epochs", type=int, default=50, help="UMLS epochs of the correctness run")
     parser.add_argument("--umls-epochs", type=int, default=5, help="UMLS epochs per speed run")
-    parser.add_argument("--wn18rr-batches", type=int, default=40, help="WN18RR training batches (of 512) per speed run")
+    parser.add_argument("--wn18rr-batches", type=int, default=40,
+                        help="WN18RR training batches (of 512) per speed run at dim <= 64 (scaled by 64/dim above)")
     parser.add_argument("--wn18rr-eval-triples", type=int, default=512, help="WN18RR test triples ranked in the timing")
     parser.add_argument("--wn18rr-eval-repeats", type=int, default=1, help="WN18RR speed runs that also time evaluation")
     parser.add_argument("--repeats", type=int, default=3, help="speed runs per implementation (interleaved)")
-    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--settings", default="64:1,100:2,500:2", help="speed settings dim:threads, comma-separated")
+    parser.add_argument("--optimizers", default="adam,lazy_adam", help="zoo optimisers (model/optimizer options)")
+    parser.add_argument("--quality-umls-epochs", type=int, default=30)
+    parser.add_argument("--quality-wn18rr-epochs", type=int, default=3)
+    parser.add_argument("--dim", type=int, default=64, help="dim of the correctness and quality runs")
     parser.add_argument("--negatives", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     common = dict(dim=args.dim, negatives=args.negatives, margin=6.0, temperature=1.0, seed=args.seed)
     if args.part in ("speed", "all"):
-        speed(args, common)
+        print(write_results("kge_speed", speed(args, common)))
+    if args.part in ("quality", "all"):
+        print(write_results("kge_optimizer_quality", quality(args, common)))
     if args.part in ("correctness", "all"):
         correctness(args, common)
 

@@ -15,6 +15,8 @@ FAST_OVERRIDES = {
     # sentence-encoding 8,736 citing sentences + 3,069 titles: ~15 min on 2 cores, then cached
     "tangnn_citation_sentiment": ["data.encoder=hashing"],
     "logreg_citation_sentiment": ["data.encoder=hashing"],
+    # sentence-encoding the 40,943 WN18RR glosses for LEMON: tens of minutes on 2 cores, then cached
+    "lemon_wn18rr": ["data.encoder=hashing"],
 }
 
 

@@ -95,3 +95,17 @@ def test_missing_text_is_reported(tmp_path, caplog):
         assert dm.entity_texts == ["alpha", "beta", None]
     assert "no text for 1 of 3 labels" in caplog.text
     assert KnowledgeGraphDataModule(root=str(write_kg(tmp_path / "nt", TRAIN))).entity_texts is None
+
+
+def test_entity_embeddings_nan_without_text_and_cached(tmp_path):
+    root = write_kg(tmp_path / "kg", TRAIN, texts={"a": "alpha", "b": "beta"})
+    dm = KnowledgeGraphDataModule(root=str(root), encoder="hashing")
+    vectors = dm.entity_embeddings
+    assert vectors.shape == (3, 384)
+    assert torch.isnan(vectors[dm.entity_to_id["c"]]).all() and not torch.isnan(vectors[:2]).any()
+    torch.testing.assert_close(vectors[:2].norm(dim=1), torch.ones(2))
+    assert dm.entity_embeddings is vectors  # computed once
+    with pytest.raises(ValueError, match="entity2text"):
+        KnowledgeGraphDataModule(root=str(write_kg(tmp_path / "nt", TRAIN))).entity_embeddings
+    with pytest.raises(ValueError, match="data.encoder='bert'"):
+        KnowledgeGraphDataModule(root=str(root), encoder="bert")

@@ -154,3 +154,25 @@ def test_score_slcwa_equals_scoring_each_triple(name):
     torch.testing.assert_close(neg, ref_neg, atol=1e-5, rtol=1e-5)
     for grad, p in zip(grads, model.parameters()):
         torch.testing.assert_close(grad, p.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_sparse_gradient_equals_dense(name):
+    """sparse=True: the entity table's gradient is a sparse tensor over the touched rows only, equal to
+    the dense gradient once densified; the relation table's stays dense."""
+    torch.manual_seed(2)
+    dense, sparse = MODELS[name](), MODELS[name]()
+    sparse.load_state_dict(dense.state_dict())
+    sparse.sparse = True
+    positive = torch.stack([torch.randint(E, (6,)), torch.randint(R, (6,)), torch.randint(E, (6,))], dim=1)
+    negatives = positive.unsqueeze(1).repeat(1, 5, 1)
+    negatives[:, :, 2] = torch.randint(E, (6, 5))
+    for model in (dense, sparse):
+        pos, neg = model.score_slcwa(positive, negatives)
+        (pos.sum() + neg.square().sum()).backward()
+    grad = sparse.entity_embedding.grad
+    assert grad.is_sparse and not dense.entity_embedding.grad.is_sparse
+    touched = torch.unique(torch.cat([positive[:, 0], positive[:, 2], negatives[..., 2].reshape(-1)]))
+    assert set(grad.coalesce().indices()[0].tolist()) <= set(touched.tolist())
+    torch.testing.assert_close(grad.to_dense(), dense.entity_embedding.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sparse.relation_embedding.grad, dense.relation_embedding.grad, atol=1e-5, rtol=1e-5)

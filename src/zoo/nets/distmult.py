@@ -20,12 +20,13 @@ class DistMult(KGEModel):
     Symmetric in ``h`` and ``t``. Scoring every entity is one matrix product.
 
     Args:
-        num_entities, num_relations, embedding_dim, chunk_size: see :class:`KGEModel`.
+        num_entities, num_relations, embedding_dim, chunk_size, sparse: see :class:`KGEModel`.
     """
 
-    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096) -> None:
+    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096,
+                 sparse: bool = False) -> None:
         super().__init__(num_entities=num_entities, num_relations=num_relations, embedding_dim=embedding_dim,
-                         chunk_size=chunk_size)
+                         chunk_size=chunk_size, sparse=sparse)
         self.entity_embedding = nn.Parameter(torch.empty(num_entities, embedding_dim))
         self.relation_embedding = nn.Parameter(torch.empty(num_relations, embedding_dim))
         self.reset_parameters()

@@ -11,7 +11,68 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor, nn
 
-__all__ = ["KGEModel"]
+__all__ = ["KGEModel", "gather_rows", "query_distance"]
+
+
+class _GatherRows(torch.autograd.Function):
+    """``table[index]`` whose gradient is a sparse COO tensor over the table's rows."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.table_shape = table.shape
+        flat = table.view(table.size(0), -1).index_select(0, index.reshape(-1))
+        return flat.view(*index.shape, *table.shape[1:])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        # uncoalesced (a row may repeat): the optimiser sums duplicates once, when it coalesces
+        values = grad.reshape(index.numel(), *ctx.table_shape[1:])
+        sparse = torch.sparse_coo_tensor(index.reshape(1, -1), values, ctx.table_shape, check_invariants=False)
+        return sparse, None
+
+
+class _QueryDistance(torch.autograd.Function):
+    """``||candidate - queries[row]||_2`` over the last dimension, with a hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, candidate: Tensor, queries: Tensor, row: Tensor) -> Tensor:
+        diff = queries.index_select(0, row.reshape(-1)).view_as(candidate)
+        diff.sub_(candidate).neg_()
+        dist = torch.linalg.vector_norm(diff, dim=-1).clamp_min_(1e-6)
+        ctx.save_for_backward(diff, dist, row)
+        ctx.num_queries = queries.size(0)
+        return dist
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        diff, dist, row = ctx.saved_tensors
+        grad_candidate = diff * (grad / dist).unsqueeze(-1)
+        flat = grad_candidate.view(-1, diff.size(-1))
+        grad_queries = flat.new_zeros(ctx.num_queries, diff.size(-1)).index_add_(0, row.reshape(-1), flat, alpha=-1.0)
+        return grad_candidate, grad_queries, None
+
+
+def query_distance(candidate: Tensor, queries: Tensor, row: Tensor) -> Tensor:
+    r"""Euclidean distances :math:`\lVert c_{bn} - q_{\mathrm{row}_{bn}} \rVert_2` of candidates
+    ``(B, N, D)`` to their query rows ``queries[row]`` (``queries`` ``(Q, D)``, ``row`` ``(B, N)``):
+    ``(B, N)``, at least ``1e-6``.
+
+    The same value and gradient as ``(candidate - queries[row]).norm(dim=-1)``, in fewer passes over
+    the ``(B, N, D)`` tensor: one gathered difference is kept for the backward, and the queries'
+    gradient is one ``index_add_`` (no zero-filled ``(B, N, D)`` gradient of the gather).
+    """
+    return _QueryDistance.apply(candidate, queries, row)
+
+
+def gather_rows(table: Tensor, index: Tensor, sparse: bool = False) -> Tensor:
+    """Rows ``table[index]``: ``index.shape + table.shape[1:]``; with ``sparse`` the table's gradient
+    is a sparse COO tensor holding only the gathered rows (for :class:`~zoo.objectives.lazy_adam.LazyAdam`)
+    instead of a dense tensor of the whole table."""
+    if sparse and torch.is_grad_enabled() and table.requires_grad:
+        return _GatherRows.apply(table, index)
+    return table[index]
 
 
 class KGEModel(nn.Module, ABC):
@@ -28,13 +89,17 @@ class KGEModel(nn.Module, ABC):
         num_relations: number of relations :math:`|R|`.
         embedding_dim: embedding dimension :math:`d` (complex dimension for complex models).
         chunk_size: entities scored at once by the generic all-entity scorer (default: ``4096``).
+        sparse: training gives the entity table a sparse gradient holding only the rows a batch
+            touches, for a row-wise optimiser (:class:`~zoo.objectives.lazy_adam.LazyAdam`); a dense
+            optimiser such as ``torch.optim.Adam`` rejects it (default: ``False``).
 
     Shapes:
         forward: index tensors broadcastable to ``S`` -> scores ``S``.
         score_tails: ``h, r: (B,)`` -> ``(B, |E|)``; score_heads: ``r, t: (B,)`` -> ``(B, |E|)``.
     """
 
-    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096) -> None:
+    def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, chunk_size: int = 4096,
+                 sparse: bool = False) -> None:
         super().__init__()
         for key, value in (("num_entities", num_entities), ("num_relations", num_relations),
                            ("embedding_dim", embedding_dim), ("chunk_size", chunk_size)):
@@ -44,13 +109,14 @@ class KGEModel(nn.Module, ABC):
         self.num_relations = int(num_relations)
         self.embedding_dim = int(embedding_dim)
         self.chunk_size = int(chunk_size)
+        self.sparse = bool(sparse)
 
     @abstractmethod
     def reset_parameters(self) -> None:
         """Re-initialise every parameter."""
 
     def entity(self, index: Tensor) -> Tensor:
-        return self.entity_embedding[index]
+        return gather_rows(self.entity_embedding, index, self.sparse)
 
     def relation(self, index: Tensor) -> Tensor:
         return self.relation_embedding[index]

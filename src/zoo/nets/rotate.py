@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from zoo.nets.kge_model import KGEModel
+from zoo.nets.kge_model import KGEModel, gather_rows, query_distance
 
 __all__ = ["RotatE"]
 
@@ -27,15 +27,16 @@ class RotatE(KGEModel):
     matrix-product form for scoring every entity. The margin :math:`\gamma` lives in the loss.
 
     Args:
-        num_entities, num_relations, embedding_dim, chunk_size: see :class:`KGEModel`
+        num_entities, num_relations, embedding_dim, chunk_size, sparse: see :class:`KGEModel`
             (``embedding_dim`` is the complex dimension :math:`d`).
         p_norm: 1 (paper) or 2 (PyKEEN) (default: ``1``).
     """
 
     def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, p_norm: int = 1,
-                 chunk_size: int = 1024) -> None:
+                 chunk_size: int = 1024,
+                 sparse: bool = False) -> None:
         super().__init__(num_entities=num_entities, num_relations=num_relations, embedding_dim=embedding_dim,
-                         chunk_size=chunk_size)
+                         chunk_size=chunk_size, sparse=sparse)
         if p_norm not in (1, 2):
             raise ValueError(f"model.net.p_norm={p_norm}; expected one of [1, 2]")
         self.p_norm = p_norm
@@ -72,23 +73,31 @@ class RotatE(KGEModel):
 
         Since :math:`|r_i| = 1`, a corrupted head scores
         :math:`\lVert h' \circ r - t \rVert = \lVert h' - t \circ \bar r \rVert` (moduli are kept
-        element-wise, so this holds for both norms): each positive gives two queries, :math:`h \circ r`
-        for its tail corruptions and :math:`t \circ \bar r` for its head corruptions, and a negative
-        costs one subtraction and a norm. Heads, tails and candidates are looked up in one gather,
-        so the entity table's gradient is scattered once per step.
+        element-wise, so this holds for both norms): each positive gives two queries, :math:`q = h \circ r`
+        for its tail corruptions and :math:`q = t \circ \bar r` for its head corruptions. Heads, tails
+        and candidates are looked up in one gather, so the entity table's gradient is built once per
+        step (a sparse one with ``sparse=True``). With ``p_norm=2`` the negatives' distances come from
+        :func:`~zoo.nets.kge_model.query_distance` (fewer passes over the ``(B, N, 2d)`` tensor).
         """
         batch, num = negatives.shape[:2]
         query_row, candidate = self.corrupted_side(positive, negatives)
         index = torch.cat([positive[:, 0], positive[:, 2], candidate.reshape(-1)])
-        emb = nn.functional.embedding(index, self.entity_embedding.view(self.num_entities, -1))
+        if self.sparse:
+            emb = gather_rows(self.entity_embedding, index, sparse=True)
+        else:
+            emb = nn.functional.embedding(index, self.entity_embedding.view(self.num_entities, -1))
         # split, not slices: its backward concatenates instead of zero-filling the whole gather per slice
         h, t, cand = emb.view(-1, self.embedding_dim, 2).split([batch, batch, batch * num])
-        cand = cand.view(batch, num, self.embedding_dim, 2)
         rel = self.relation(positive[:, 1])
         tail_query = self.rotate(h, rel)
         head_query = self.rotate(t, rel * rel.new_tensor([1.0, -1.0]))
+        positive_scores = -self._norm(tail_query - t)
         queries = torch.cat([tail_query, head_query])
-        return -self._norm(tail_query - t), -self._norm(cand - queries[query_row])
+        if self.p_norm == 2:
+            flat = queries.view(2 * batch, -1)
+            return positive_scores, -query_distance(cand.reshape(batch, num, -1), flat, query_row)
+        cand = cand.view(batch, num, self.embedding_dim, 2)
+        return positive_scores, -self._norm(cand - queries[query_row])
 
     def _l2_all(self, query: Tensor) -> Tensor:
         # ||q - e||^2 = |q|^2 + |e|^2 - 2 <q, e> over the real view; |q|=|e_h| since |r|=1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from zoo.nets.kge_model import KGEModel
+from zoo.nets.kge_model import KGEModel, query_distance
 
 __all__ = ["TransE"]
 
@@ -18,16 +18,17 @@ class TransE(KGEModel):
         f(h, r, t) = -\lVert \mathbf{e}_h + \mathbf{r}_r - \mathbf{e}_t \rVert_p
 
     Args:
-        num_entities, num_relations, embedding_dim, chunk_size: see :class:`KGEModel`.
+        num_entities, num_relations, embedding_dim, chunk_size, sparse: see :class:`KGEModel`.
         p_norm: the norm :math:`p` (1 or 2) (default: ``1``).
         normalize_entities: project entity embeddings onto the unit sphere after each optimiser step,
             as the paper and PyKEEN do (default: ``True``).
     """
 
     def __init__(self, *, num_entities: int, num_relations: int, embedding_dim: int, p_norm: int = 1,
-                 normalize_entities: bool = True, chunk_size: int = 4096) -> None:
+                 normalize_entities: bool = True, chunk_size: int = 4096,
+                 sparse: bool = False) -> None:
         super().__init__(num_entities=num_entities, num_relations=num_relations, embedding_dim=embedding_dim,
-                         chunk_size=chunk_size)
+                         chunk_size=chunk_size, sparse=sparse)
         if p_norm not in (1, 2):
             raise ValueError(f"model.net.p_norm={p_norm}; expected one of [1, 2]")
         self.p_norm = p_norm
@@ -56,6 +57,8 @@ class TransE(KGEModel):
         rel = self.relation(positive[:, 1])
         queries = torch.cat([h + rel, t - rel])
         norm = lambda x: torch.linalg.vector_norm(x, ord=self.p_norm, dim=-1)  # noqa: E731
+        if self.p_norm == 2:
+            return -norm(queries[:batch] - t), -query_distance(self.entity(candidate), queries, query_row)
         return -norm(queries[:batch] - t), -norm(self.entity(candidate) - queries[query_row])
 
     def score_tails(self, h: Tensor, r: Tensor) -> Tensor:

@@ -48,7 +48,7 @@ class BernoulliNegativeSampler(NegativeSampler):
         super().__init__(num_negatives=num_negatives, filtered=filtered, seed=seed)
         self.register_buffer("head_probability", torch.empty(0), persistent=False)
 
-    def _fit(self, triples: Tensor, *, entity_texts: Optional[list], quick: bool) -> None:
+    def _fit(self, triples: Tensor, *, entity_embeddings: Optional[Tensor]) -> None:
         self.head_probability = bernoulli_head_probability(triples, self.num_relations).to(self._device_of_true())
 
     def _device_of_true(self) -> torch.device:

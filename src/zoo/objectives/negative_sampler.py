@@ -63,12 +63,15 @@ class NegativeSampler(nn.Module, ABC):
         self._generator: Optional[torch.Generator] = None
         self._rank = 0
 
+    #: whether :meth:`fit` needs ``entity_embeddings`` (the task then reads the datamodule's)
+    needs_entity_embeddings = False
+
     def fit(self, triples: Tensor, *, num_entities: int, num_relations: int,
-            entity_texts: Optional[list] = None, rank: int = 0, quick: bool = False) -> "NegativeSampler":
+            entity_embeddings: Optional[Tensor] = None, rank: int = 0) -> "NegativeSampler":
         """Take the training triples ``(n, 3)``; subclasses add their statistics in :meth:`_fit`.
 
-        :param entity_texts: text per entity id (``None`` entries where missing); used by LEMON.
-        :param quick: a fast-dev-run: skip expensive preprocessing that is not cached yet.
+        :param entity_embeddings: ``(num_entities, dim)`` vectors, NaN rows where an entity has none;
+            used by samplers with :attr:`needs_entity_embeddings` (LEMON).
         """
         self.num_entities = int(num_entities)
         self.num_relations = int(num_relations)
@@ -76,10 +79,10 @@ class NegativeSampler(nn.Module, ABC):
         self.true_triples = TripleSet(triples, num_entities, num_relations).to(device)
         self._rank = rank
         self._generator = None
-        self._fit(triples.long(), entity_texts=entity_texts, quick=quick)
+        self._fit(triples.long(), entity_embeddings=entity_embeddings)
         return self
 
-    def _fit(self, triples: Tensor, *, entity_texts: Optional[list], quick: bool) -> None:
+    def _fit(self, triples: Tensor, *, entity_embeddings: Optional[Tensor]) -> None:
         """Per-sampler statistics (default: none)."""
 
     def _device(self) -> torch.device:
@@ -88,9 +91,25 @@ class NegativeSampler(nn.Module, ABC):
         return torch.device("cpu")
 
     def generator(self, device: torch.device) -> torch.Generator:
+        """The sampler's generator on ``device``, seeded with ``seed + rank`` on first use."""
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device).manual_seed(self.seed + self._rank)
         return self._generator
+
+    def generator_state_dict(self) -> dict:
+        """``{"device", "state"}`` of the generator (``state`` ``None`` before the first draw), to save
+        with a checkpoint and restore with :meth:`load_generator_state_dict`."""
+        if self._generator is None:
+            return {"device": None, "state": None}
+        return {"device": str(self._generator.device), "state": self._generator.get_state()}
+
+    def load_generator_state_dict(self, state: dict) -> None:
+        """Continue the random stream saved by :meth:`generator_state_dict`."""
+        if state.get("state") is None:
+            self._generator = None
+            return
+        self._generator = torch.Generator(device=state["device"])
+        self._generator.set_state(state["state"])
 
     def _check_fitted(self) -> None:
         if self.true_triples is None:

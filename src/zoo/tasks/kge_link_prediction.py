@@ -32,7 +32,8 @@ class KGELinkPredictionTask(ZooTask):
     Args:
         net: a :class:`~zoo.nets.kge_model.KGEModel` (sizes read from the datamodule in the config).
         sampler: a :class:`~zoo.objectives.negative_sampler.NegativeSampler`; fitted on the training
-            triples in ``setup`` (rank 0 first under DDP, so text embeddings are computed once).
+            triples in ``setup``, with the datamodule's ``entity_embeddings`` when it
+            ``needs_entity_embeddings`` (rank 0 first under DDP, so text embeddings are computed once).
         loss: a :class:`~zoo.objectives.kge_loss.KGELoss`.
         optimizer, scheduler, scheduler_interval: see :class:`~zoo.tasks.base.ZooTask`.
         hits_at: the k of Hits@k (default: ``[1, 3, 10]``).
@@ -79,12 +80,13 @@ class KGELinkPredictionTask(ZooTask):
             self.filter_index = FilterIndex(datamodule.all_triples, datamodule.num_entities, datamodule.num_relations)
         if stage == "fit" and not self._sampler_fitted:
             strategy = self.trainer.strategy
+            # a sampler that clusters entity vectors (LEMON) gets the datamodule's cached embeddings
             fit = lambda: self.sampler.fit(  # noqa: E731
                 datamodule.triples("train"), num_entities=datamodule.num_entities,
-                num_relations=datamodule.num_relations, entity_texts=datamodule.entity_texts,
-                rank=self.global_rank, quick=bool(self.trainer.fast_dev_run))
+                num_relations=datamodule.num_relations, rank=self.global_rank,
+                entity_embeddings=datamodule.entity_embeddings if self.sampler.needs_entity_embeddings else None)
             if self.global_rank == 0:
-                fit()  # computes and caches expensive preprocessing (LEMON's text embeddings) once
+                fit()  # computes and caches the datamodule's text embeddings once
             strategy.barrier("kge_sampler_fit")
             if self.global_rank != 0:
                 fit()
