@@ -30,7 +30,7 @@ from zoo.utils.resolvers import bind_datamodule, register_resolvers
 from zoo.utils.slurm import register_slurm_resolvers
 from zoo.utils.startup_checks import (OptimizedMetricCheck, check_training_runs, in_sweep, metric_schedule_problem,
                                       report_metric_problem)
-from zoo.utils.wandb_run import finish_wandb, register_wandb_resolvers
+from zoo.utils.wandb_run import FinishWandbOnFailure, finish_wandb, prepare_wandb_run, register_wandb_resolvers
 
 __all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY"]
 
@@ -230,6 +230,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     callbacks.append(SaveConfigInCheckpoint(cfg))
     callbacks.append(OptimizedMetricCheck(cfg))
+    if prepare_wandb_run(cfg, ckpt_path) is not None:
+        callbacks.append(FinishWandbOnFailure())
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = _build_trainer(cfg, callbacks, loggers)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer,
