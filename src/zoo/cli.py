@@ -26,6 +26,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from zoo.config import drop_unset_trainer_args, register_configs
 from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
+from zoo.utils.optuna_study import register_optuna_resolvers
 from zoo.utils.resolvers import bind_datamodule, register_resolvers
 from zoo.utils.slurm import register_slurm_resolvers
 from zoo.utils.startup_checks import (OptimizedMetricCheck, check_training_runs, in_sweep, metric_schedule_problem,
@@ -42,6 +43,7 @@ CONFIG_KEY = "zoo_config"
 register_resolvers()
 register_slurm_resolvers()
 register_wandb_resolvers()
+register_optuna_resolvers()
 register_configs()
 
 
