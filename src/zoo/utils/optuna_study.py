@@ -59,8 +59,12 @@ def continue_study(impl: Any) -> Optional[int]:
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
     stale = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    storage = study._storage
     for trial in stale:  # their search was killed: no process will ever tell their result
-        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        if hasattr(storage, "set_trial_state_values"):  # optuna >= 3
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        else:  # optuna 2.10, what hydra-optuna-sweeper allows
+            storage.set_trial_state(trial._trial_id, TrialState.FAIL)
     total = impl.n_trials
     impl.n_trials = max(0, total - len(finished))
     impl.job_idx = max([t.number for t in trials], default=-1) + 1

@@ -174,10 +174,19 @@ class FinishWandbOnFailure(Callback):
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         import wandb
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-        if wandb.run is not None:
-            log.warning(f"finishing W&B run {wandb.run.id} with exit code 1 after {type(exception).__name__}")
+        if wandb.run is None:
+            return
+        if isinstance(exception, SIGTERMException) or trainer.received_sigterm:
+            # preempted or requeued (SLURM sends SIGTERM after SIGUSR1): the run goes on in the next
+            # start of the job, under the same id; nothing failed
+            return
+        log.warning(f"finishing W&B run {wandb.run.id} with exit code 1 after {type(exception).__name__}")
+        try:
             wandb.run.finish(exit_code=1)
+        except Exception as err:  # noqa: BLE001 - the W&B service may be gone; the job's own error matters
+            log.warning(f"could not finish W&B run: {type(err).__name__}: {err}")
 
 
 def _pngs(run_dir: Path) -> list[Path]:
