@@ -170,17 +170,25 @@ def prepare_wandb_run(cfg: DictConfig, ckpt_path: Optional[str] = None) -> Optio
 
 
 class FinishWandbOnFailure(Callback):
-    """On an exception in ``fit``/``validate``/``test``: finish the open W&B run with exit code 1."""
+    """On an exception in ``fit``/``validate``/``test``: finish the open W&B run with exit code 1.
+
+    After SIGTERM (preemption, requeue) the run is left open for the job's next start, and an error
+    that the dead W&B service causes is turned into Lightning's ``SIGTERMException``."""
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         import wandb
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-        if wandb.run is None:
-            return
         if isinstance(exception, SIGTERMException) or trainer.received_sigterm:
-            # preempted or requeued (SLURM sends SIGTERM after SIGUSR1): the run goes on in the next
-            # start of the job, under the same id; nothing failed
+            # Preempted or requeued: SLURM sends SIGTERM to every process of the job, which ends the W&B
+            # service, so the next W&B call raises ConnectionResetError. The run goes on in the next start
+            # of the job under the same id: leave it open, and end this start as Lightning ends a
+            # SIGTERM'd run (SystemExit), so the job reports no result (a failure the sweep would read)
+            if not isinstance(exception, SIGTERMException):
+                log.warning(f"{type(exception).__name__} after SIGTERM (the job is being requeued): exiting")
+                raise SIGTERMException() from exception
+            return
+        if wandb.run is None:
             return
         log.warning(f"finishing W&B run {wandb.run.id} with exit code 1 after {type(exception).__name__}")
         try:
