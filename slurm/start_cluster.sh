@@ -14,16 +14,20 @@
 #     wrote a result; with it, submitit reads the state from sacct and raises within ~15 s;
 #   * AuthInfo=cred_expire: a requeued job waits this long in PENDING (BeginTime); 120 s by default.
 #
-# Environment: ZOO_SLURM_STATE (state/log dir, default /tmp/zoo-slurm), ZOO_SLURM_CPUS (CPUs the
-# node declares, default nproc; more than nproc oversubscribes), ZOO_SLURM_MEM_PER_CPU (MB, default
-# 2048), ZOO_SLURM_CRED_EXPIRE (s, default 30).
+# Environment: ZOO_SLURM_STATE (state/log dir; default a fresh private `mktemp -d /tmp/zoo-slurm.XXXXXX`,
+# whose path slurm.conf records for stop_cluster.sh; a given directory must be root's and writable by
+# no one else, else the script refuses it), ZOO_SLURM_CPUS (CPUs the node declares, default nproc;
+# more than nproc oversubscribes), ZOO_SLURM_MEM_PER_CPU (MB, default 2048), ZOO_SLURM_CRED_EXPIRE
+# (s, default 30).
 # The config goes to /etc/slurm (where every slurm command looks); a slurm.conf not written by this
-# script is never overwritten.
+# script is never overwritten. The munge key is created under umask 077; the accounting database
+# password is drawn at random at each start and written only to the root-only slurmdbd.conf.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-STATE="${ZOO_SLURM_STATE:-/tmp/zoo-slurm}"
-ETC=/etc/slurm
-MARK="# written by zoo slurm/start_cluster.sh"
+# shellcheck source=slurm/common.sh
+. "$HERE/common.sh"
+ETC=$ZOO_SLURM_ETC
+MARK=$ZOO_SLURM_MARK
 CLUSTER=zoo
 PARTITION=zoo
 
@@ -36,14 +40,32 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 bash "$HERE/install.sh"
 
-if [ -f "$STATE/pids/slurmd.pid" ] && kill -0 "$(cat "$STATE/pids/slurmd.pid")" 2>/dev/null; then
-  echo "start_cluster.sh: already running (state in $STATE); stop it with slurm/stop_cluster.sh"
-  exit 0
-fi
 if [ -f "$ETC/slurm.conf" ] && ! grep -qF "$MARK" "$ETC/slurm.conf"; then
   echo "start_cluster.sh: $ETC/slurm.conf exists and was not written by zoo; not touching it" >&2
   exit 1
 fi
+# a given state directory that exists must be private, whatever else happens
+if [ -n "${ZOO_SLURM_STATE:-}" ] && { [ -e "$ZOO_SLURM_STATE" ] || [ -L "$ZOO_SLURM_STATE" ]; }; then
+  check_state_dir "$ZOO_SLURM_STATE" || exit 1
+fi
+RUNNING_STATE="$(recorded_state_dir)"
+if [ -n "$RUNNING_STATE" ] && check_state_dir "$RUNNING_STATE" 2>/dev/null \
+    && [ -n "$(daemon_pid "$RUNNING_STATE" slurmd 2>/dev/null)" ]; then
+  echo "start_cluster.sh: already running (state in $RUNNING_STATE); stop it with slurm/stop_cluster.sh"
+  exit 0
+fi
+umask 022
+if [ -n "${ZOO_SLURM_STATE:-}" ]; then
+  STATE="$ZOO_SLURM_STATE"
+  # a new directory is made here (mkdir fails rather than follow anything planted meanwhile)
+  [ -e "$STATE" ] || [ -L "$STATE" ] || mkdir -m 0755 "$STATE"
+else
+  STATE="$(mktemp -d /tmp/zoo-slurm.XXXXXX)"
+  # mariadbd (user mysql) must reach $STATE/mysql: readable, writable by root alone
+  chmod 0755 "$STATE"
+fi
+check_state_dir "$STATE"
+STATE="$(cd "$STATE" && pwd -P)"
 
 NODE="$(hostname -s)"
 NPROC="$(nproc)"
@@ -60,7 +82,6 @@ if ls /dev/nvidia[0-9]* >/dev/null 2>&1; then
 fi
 
 mkdir -p "$STATE"/{pids,log,ctld,d,mysql} "$ETC"
-chmod 755 "$STATE"
 log() { echo "[start_cluster] $*"; }
 wait_for() {  # wait_for <seconds> <description> <command...>
   local t=$1 what=$2; shift 2
@@ -117,7 +138,9 @@ EOF
 if [ "$GPUS" -gt 0 ]; then
   echo "NodeName=$NODE Name=gpu File=/dev/nvidia[0-$((GPUS - 1))]" > "$ETC/gres.conf"
 fi
-cat > "$ETC/slurmdbd.conf" <<EOF
+DB_PASS="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+rm -f "$ETC/slurmdbd.conf"
+(umask 077; cat > "$ETC/slurmdbd.conf") <<EOF
 $MARK
 AuthType=auth/munge
 DbdHost=localhost
@@ -125,7 +148,7 @@ SlurmUser=root
 StorageType=accounting_storage/mysql
 StorageHost=localhost
 StorageUser=slurm
-StoragePass=zoo
+StoragePass=$DB_PASS
 StorageLoc=slurm_acct_db
 PidFile=$STATE/pids/slurmdbd.pid
 LogFile=$STATE/log/slurmdbd.log
@@ -137,7 +160,7 @@ chmod 600 "$ETC/slurmdbd.conf"
 mkdir -p /run/munge /var/lib/munge /var/log/munge
 chown munge:munge /run/munge /var/lib/munge /var/log/munge
 if [ ! -s /etc/munge/munge.key ]; then
-  dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
+  (umask 077; dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none)
   chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
 fi
 if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
@@ -164,8 +187,12 @@ setsid /usr/sbin/mariadbd --user=mysql --datadir="$STATE/mysql" --socket=/run/my
   </dev/null >/dev/null 2>&1 &
 wait_for 60 mariadbd mariadb --socket=/run/mysqld/mysqld.sock -e 'select 1'
 cp /run/mysqld/mariadbd.pid "$STATE/pids/mariadbd.pid"
-mariadb --socket=/run/mysqld/mysqld.sock -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'zoo';
-  GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
+# the password goes through stdin, never a command line other users could read in ps
+mariadb --socket=/run/mysqld/mysqld.sock <<EOF
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;
+EOF
 
 # -- slurmdbd, slurmctld, slurmd --------------------------------------------------------------
 log "starting slurmdbd"

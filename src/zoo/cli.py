@@ -25,11 +25,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
 from zoo.checkpoints import CONFIG_KEY, SaveConfigInCheckpoint, read_checkpoint
-from zoo.config import register_configs
+from zoo.config import drop_unset_trainer_args, register_configs
 from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
+from zoo.utils.optuna_study import register_optuna_resolvers
 from zoo.utils.resolvers import bind_datamodule, register_resolvers
 from zoo.utils.slurm import register_slurm_resolvers
-from zoo.utils.wandb_run import finish_wandb, register_wandb_resolvers
+from zoo.utils.startup_checks import (OptimizedMetricCheck, check_training_runs, in_sweep, metric_schedule_problem,
+                                      report_metric_problem)
+from zoo.utils.wandb_run import FinishWandbOnFailure, finish_wandb, prepare_wandb_run, register_wandb_resolvers
 
 __all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY", "split_run_overrides",
            "apply_run_overrides"]
@@ -39,15 +42,28 @@ log = logging.getLogger(__name__)
 register_resolvers()
 register_slurm_resolvers()
 register_wandb_resolvers()
+register_optuna_resolvers()
 register_configs()
 
 
 # -- start-up checks ------------------------------------------------------------------------------
 def validate_config(cfg: DictConfig) -> None:
-    """Check every ``_target_`` node's keys against its target's signature (names the bad key)."""
+    """Check every ``_target_`` node's keys against its target's signature (names the bad key).
+
+    Drops the Trainer arguments the config leaves unset first (``zoo.config.TrainerArgs``), so the
+    Trainer gets Lightning's defaults for them.
+    """
+    drop_unset_trainer_args(cfg)
     for group in ("data", "model", "trainer", "callbacks", "logger"):
         if group in cfg and cfg[group] is not None:
             check_target_keys(cfg._get_node(group), group)
+
+
+def check_schedule(cfg: DictConfig) -> None:
+    """The training run's schedule: it takes a training step, and can log ``optimized_metric``
+    (:mod:`zoo.utils.startup_checks`; the check that needs the batch count runs when fit starts)."""
+    check_training_runs(cfg)
+    report_metric_problem(cfg, metric_schedule_problem(cfg))
 
 
 def resolve_ckpt_path(ckpt_path: Optional[str], cfg: DictConfig) -> Optional[str]:
@@ -170,13 +186,19 @@ def _finish_wandb(loggers: list[Logger], cfg: DictConfig) -> None:
 
 
 def metric_value(metrics: dict[str, Any], name: Optional[str]) -> Optional[float]:
-    """The value sweepers optimise; a clear error lists the metrics when ``name`` is absent."""
+    """The value sweepers optimise.
+
+    A metric that was not logged is an error inside a sweep (listing the metrics that were), and a
+    warning outside one (nothing consumes the value: the run exits 0).
+    """
     if name is None:
         return None
     if name not in metrics:
-        raise ValueError(
-            f"optimized_metric={name!r} was not logged; available metrics: {sorted(metrics)}"
-        )
+        message = f"optimized_metric={name!r} was not logged; available metrics: {sorted(metrics)}"
+        if in_sweep():
+            raise ValueError(message)
+        log.warning(message)
+        return None
     return float(metrics[name])
 
 
@@ -189,6 +211,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     _apply_extras(cfg)
     validate_config(cfg)
+    check_schedule(cfg)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -197,6 +220,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     _print_config(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     callbacks.append(SaveConfigInCheckpoint(cfg))
+    callbacks.append(OptimizedMetricCheck(cfg))
+    if prepare_wandb_run(cfg, ckpt_path) is not None:
+        callbacks.append(FinishWandbOnFailure())
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = _build_trainer(cfg, callbacks, loggers)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer,

@@ -51,3 +51,36 @@ def test_slurm_gpus_rejects_devices_it_cannot_count():
     assert slurm_gpus("gpu", 2) == 2
     with pytest.raises(ValueError, match="trainer.devices='auto'"):
         slurm_gpus("gpu", "auto")
+
+
+def test_check_schedulable_names_the_resource_the_request_and_the_largest_node():
+    from zoo.utils.slurm import SlurmNode, _gpus, check_schedulable
+
+    nodes = [SlurmNode("small", 2, 4000, 0), SlurmNode("big", 8, 16000, 2)]
+    check_schedulable({"cpus_per_task": 4, "tasks_per_node": 2, "mem_gb": 15, "gpus_per_node": 2}, nodes, "p")
+    with pytest.raises(ValueError, match=r"16 CPUs \(cpus_per_task=8 x tasks_per_node=2\) per node, but the largest "
+                                         r"node of partition 'p' \(big\) has 8 CPUs"):
+        check_schedulable({"cpus_per_task": 8, "tasks_per_node": 2}, nodes, "p")
+    with pytest.raises(ValueError, match=r"32768 MB of memory \(mem_gb=32\) .* \(big\) has 16000 MB"):
+        check_schedulable({"cpus_per_task": 1, "mem_gb": 32}, nodes, "p")
+    with pytest.raises(ValueError, match=r"4 GPUs \(gpus_per_node=4\) .* \(big\) has 2 GPUs"):
+        check_schedulable({"cpus_per_task": 1, "gpus_per_node": 4}, nodes, "p")
+    with pytest.raises(ValueError, match=r"nodes=2: the job needs 2 nodes with 4 CPUs .* has 1 such node"):
+        check_schedulable({"cpus_per_task": 4, "nodes": 2}, nodes, "p")
+    assert [_gpus(g) for g in ("(null)", "gpu:4", "gpu:a100:4(S:0-1)", "gpu:2,shard:8", "gpu:a:1,gpu:b:2")] == [
+        0, 4, 4, 2, 3]
+
+
+def test_slurm_launcher_is_the_checking_one(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF_DIR
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        full = compose("train.yaml", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    assert full.hydra.launcher._target_ == "hydra_plugins.zoo_submitit_launcher.ZooSlurmLauncher"
+    from hydra.core.plugins import Plugins
+
+    # Hydra finds it among its plugins (it scans only the hydra_plugins namespace)
+    launcher = Plugins.instance().class_name_to_class[full.hydra.launcher._target_]
+    assert [c.__name__ for c in launcher.__mro__][:2] == ["ZooSlurmLauncher", "SlurmLauncher"]

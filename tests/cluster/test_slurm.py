@@ -1,6 +1,7 @@
 """On the real local SLURM cluster (``make test-slurm`` starts and stops it): an Optuna sweep of 3
-jobs through ``hydra/launcher=slurm``, and a job that is preempted (SIGUSR1), requeued and resumed
-with the identical epoch, step and optimizer state."""
+jobs through ``hydra/launcher=slurm``; a job that is preempted (SIGUSR1), requeued and resumed with
+the identical epoch, step and optimizer state, the same W&B run id, and the weights of an
+uninterrupted run; and jobs no node can ever run, refused at submission."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import yaml
 
 from tests.cluster.probe import optimizer_digest
 from tests.conftest import ROOT
+from zoo.utils.wandb_run import read_offline_run
 
 pytestmark = pytest.mark.slurm
 
@@ -107,7 +109,8 @@ def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
     run_dir = sweep_dir / "0"
     stop_after = 3
     proc = subprocess.Popen(
-        [sys.executable, "train.py", "-m", *COMMON, "trainer.max_epochs=1000", "callbacks.early_stopping=null",
+        [sys.executable, "train.py", "-m", *COMMON, "logger=wandb", "trainer.max_epochs=1000",
+         "callbacks.early_stopping=null",
          "+callbacks.resume_probe._target_=tests.cluster.probe.ResumeProbe",
          "+callbacks.resume_probe.sleep_s=0.3", f"+callbacks.resume_probe.stop_after={stop_after}",
          f"hydra.sweep.dir={sweep_dir}"],
@@ -162,6 +165,68 @@ def test_preempted_job_is_requeued_and_resumes_with_identical_state(tmp_path):
     rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
     assert rows[0]["status"] == "ok" and float(rows[0]["val/acc_best"]) > 0
     assert _final_sacct_states(job_id)[job_id] == "COMPLETED"
+
+    # both starts of the job logged to one W&B run: the id kept in the run dir
+    wandb_id = (run_dir / "wandb_id").read_text().strip()
+    offline_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2 and all(p.name.endswith(f"-{wandb_id}") for p in offline_runs), offline_runs
+    assert read_offline_run(offline_runs[-1])["run"]["id"] == wandb_id
+
+    # the same schedule without the interruption ends with the same weights
+    reference_dir = tmp_path / "uninterrupted"
+    out = subprocess.run(
+        [sys.executable, "train.py", *COMMON[3:], f"trainer.max_epochs={last['epoch'] + 1}",
+         "callbacks.early_stopping=null", f"hydra.run.dir={reference_dir}"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    reference = torch.load(reference_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert reference["global_step"] == last["global_step"]
+    differing = {k: float((v - reference["state_dict"][k]).abs().max()) for k, v in last["state_dict"].items()
+                 if not torch.equal(v, reference["state_dict"][k])}
+    assert not differing, f"requeued run's final weights differ from the uninterrupted run's (max |diff|): {differing}"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    # the launcher's default cpus_per_task=4 on a smaller node used to pend forever (PartitionConfig)
+    (["hydra.launcher.cpus_per_task=4096"], r"4096 CPUs \(cpus_per_task=4096 x tasks_per_node=1\) per node, but the "
+                                           r"largest node of partition 'zoo' \(\S+\) has \d+ CPUs"),
+    (["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=100000"],
+     r"102400000 MB of memory \(mem_gb=100000\) per node, but the largest node of partition 'zoo' \(\S+\) has \d+ MB"),
+    (["hydra.launcher.cpus_per_task=1", "hydra.launcher.gpus_per_node=64"],
+     r"64 GPUs \(gpus_per_node=64\) per node, but the largest node of partition 'zoo' \(\S+\) has \d+ GPUs"),
+])
+def test_job_no_node_can_run_fails_at_submission(tmp_path, overrides, message):
+    import re
+
+    sweep_dir = tmp_path / "sweep"
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "train.py", "-m", *[c for c in COMMON if "cpus_per_task" not in c], *overrides,
+         "model.optimizer.lr=0.01,0.02", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode != 0
+    assert re.search(message, out.stderr), out.stderr[-3000:]
+    assert "no node can ever run it" in out.stderr
+    assert time.monotonic() - started < 240
+    # nothing was submitted
+    submitted = [p for p in (sweep_dir / ".submitit").iterdir()] if (sweep_dir / ".submitit").is_dir() else []
+    assert submitted == []
+
+
+def test_default_cpus_per_task_is_refused_on_a_smaller_node(tmp_path):
+    """The launcher's default (cpus_per_task=4) where the largest node has fewer CPUs: an error, not
+    a job pending forever."""
+    from zoo.utils.slurm import check_schedulable, partition_nodes
+
+    partition, nodes = partition_nodes(None)
+    default = yaml.safe_load((ROOT / "conf" / "hydra" / "launcher" / "slurm.yaml").read_text())["cpus_per_task"]
+    largest = max(n.cpus for n in nodes)
+    if default <= largest:
+        pytest.skip(f"the node has {largest} CPUs, enough for the default cpus_per_task={default}")
+    with pytest.raises(ValueError, match=rf"{default} CPUs .* has {largest} CPUs"):
+        check_schedulable({"cpus_per_task": default, "tasks_per_node": 1, "partition": None})
 
 
 def test_sbatch_template_runs_ddp_with_one_task_per_device(tmp_path):

@@ -152,3 +152,93 @@ def test_summary_lists_swept_params_metric_and_failed_jobs(tmp_path):
 ])
 def test_lower_is_better(metric, direction, lower):
     assert lower_is_better(metric, direction) is lower
+
+
+def test_seed_grouped_summary_gives_mean_and_std_per_configuration(tmp_path):
+    from omegaconf import OmegaConf
+
+    from zoo.utils.sweep_summary import SweepSummary
+
+    values = {("gcn_cora", 0): 0.80, ("gcn_cora", 1): 0.82, ("gcn_cora", 2): 0.84,
+              ("gat_cora", 0): 0.79, ("gat_cora", 1): 0.81, ("gat_cora", 2): None}
+    for num, ((experiment, seed), value) in enumerate(values.items()):
+        _fake_job(tmp_path, num, [f"experiment={experiment}", f"seed={seed}"],
+                  None if value is None else {"val/acc_best": value})
+    SweepSummary().on_multirun_end(OmegaConf.create({"optimized_metric": "val/acc_best",
+                                                     "hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    rows = list(csv.DictReader((tmp_path / "summary_by_seed.csv").open()))
+    assert [(r["experiment"], r["seeds"]) for r in rows] == [("gcn_cora", "3"), ("gat_cora", "2")]
+    assert float(rows[0]["val/acc_best mean"]) == pytest.approx(0.82)
+    assert float(rows[0]["val/acc_best std"]) == pytest.approx(0.02)
+    assert float(rows[1]["val/acc_best mean"]) == pytest.approx(0.80)
+    assert "| gcn_cora | 3 | 0.82 ± 0.02 |" in (tmp_path / "summary_by_seed.md").read_text()
+
+
+@pytest.mark.slow
+def test_seed_sweep_over_two_experiments_gives_one_row_per_experiment(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = subprocess.run(
+        [sys.executable, "train.py", "-m", "experiment=gcn_cora,gat_cora", "seed=0,1,2", *FAST, "trainer.max_epochs=1",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = list(csv.DictReader((sweep_dir / "summary_by_seed.csv").open()))
+    assert [(r["experiment"], r["seeds"]) for r in rows] == [("gcn_cora", "3"), ("gat_cora", "3")]
+    per_job = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    for row in rows:
+        values = [float(j["val/acc_best"]) for j in per_job if j["experiment"] == row["experiment"]]
+        assert float(row["val/acc_best mean"]) == pytest.approx(sum(values) / 3)
+    assert "Over seeds" in out.stdout
+
+
+@pytest.mark.multiprocess
+def test_killed_optuna_search_rerun_continues_to_n_trials(tmp_path):
+    """SIGKILL a 3-trial search while its second trial trains; the same command again finishes the
+    study: 3 complete trials in all, the killed one failed, and the summary lists all four."""
+    import signal
+    import time
+
+    from zoo.utils.optuna_study import study_trials
+
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "train.py", "hparams_search=gnn_node_optuna", "experiment=gcn_cora", *FAST,
+               "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={sweep_dir}"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (sweep_dir / "1" / ".hydra").is_dir():
+            assert proc.poll() is None, f"the search exited ({proc.returncode}) before its second trial"
+            assert time.monotonic() < deadline, "the second trial did not start within 600 s"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (sweep_dir / "0" / "metrics.json").is_file() and not (sweep_dir / "1" / "metrics.json").is_file()
+    assert study_trials(sweep_dir, "gnn_node_optuna") == {0: "COMPLETE", 1: "RUNNING"}
+
+    out = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "1 of 3 trials finished, 1 left running by an interrupted search marked failed; 2 to go" in out.stdout
+    assert study_trials(sweep_dir, "gnn_node_optuna") == {0: "COMPLETE", 1: "FAIL", 2: "COMPLETE", 3: "COMPLETE"}
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [(r["job"], r["status"]) for r in rows] == [("0", "ok"), ("1", "failed"), ("2", "ok"), ("3", "ok")]
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(float(r["val/acc_best"]) for r in rows if r["status"] == "ok"))
+
+
+def test_searches_store_their_study_in_the_sweep_dir(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF_DIR
+
+    for search in options("hparams_search"):
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+            full = compose("train.yaml", overrides=[f"hparams_search={search}", f"paths.log_dir={tmp_path}"],
+                           return_hydra_config=True)
+        sweeper = full.hydra.sweeper
+        assert sweeper._target_ == "hydra_plugins.zoo_optuna_sweeper.ZooOptunaSweeper"
+        assert sweeper.study_name == search
+        assert full.hydra.sweep.dir == f"{tmp_path}/{full.task_name}/searches/{search}"
+        assert sweeper.storage == f"sqlite:///{tmp_path}/{full.task_name}/searches/{search}/optuna.db"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 from omegaconf import open_dict
 
-from tests.conftest import compose_train
+from tests.conftest import ROOT, compose_train
 from zoo import cli
 from zoo.utils.resolvers import run_name
 from zoo.utils.wandb_run import read_offline_run
@@ -68,3 +71,62 @@ def test_wandb_mode_follows_environment(monkeypatch):
 def test_run_name_is_the_overrides(overrides, expected, tmp_path):
     compose_train(tmp_path, overrides, shrink=False)
     assert run_name() == expected
+
+
+def _complete(run_dir, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not (logged := read_offline_run(run_dir))["complete"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert logged["complete"], f"{run_dir}: no exit record after {timeout:.0f} s"
+    return logged
+
+
+def test_resumed_run_logs_to_the_same_wandb_run(tmp_path, monkeypatch):
+    """The W&B id is kept in <run dir>/wandb_id; a run resumed from that run's checkpoint (even in
+    another run directory) reuses it with resume="allow"."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    runs = []
+    for name, epochs, ckpt in (("first", 2, None), ("resumed", 3, tmp_path / "first" / "checkpoints" / "last.ckpt")):
+        overrides = ["experiment=gcn_cora", "logger=wandb"] + ([f"ckpt_path={ckpt}"] if ckpt else [])
+        cfg = compose_train(tmp_path / name, overrides, shrink=False)
+        with open_dict(cfg):
+            cfg.trainer.max_epochs = epochs
+            cfg.trainer.accelerator = "cpu"
+            cfg.callbacks.progress_bar = None
+            cfg.callbacks.early_stopping = None
+            cfg.extras.print_config = False
+        _, objects = cli.train(cfg)
+        assert objects["trainer"].current_epoch == epochs
+        assert cfg.logger.wandb.resume == "allow"
+        (offline,) = sorted((tmp_path / name / "wandb").glob("offline-run-*"))
+        runs.append((offline, (tmp_path / name / "wandb_id").read_text().strip()))
+    (first_dir, first_id), (resumed_dir, resumed_id) = runs
+    assert first_id == resumed_id and len(first_id) == 8
+    assert first_dir.name.endswith(first_id) and resumed_dir.name.endswith(first_id)
+    assert _complete(first_dir)["run"]["id"] == _complete(resumed_dir)["run"]["id"] == first_id
+
+
+@pytest.mark.slow
+def test_failed_sweep_job_finishes_its_wandb_run_and_the_next_job_opens_its_own(tmp_path):
+    """Job 0 fails inside fit (Adam refuses lr=nan); its W&B run ends with exit code 1 and job 1
+    gets a run of its own (before, it reused the open one)."""
+    sweep_dir = tmp_path / "sweep"
+    out = subprocess.run(
+        [sys.executable, "train.py", "-m", "experiment=gcn_cora", "logger=wandb", "model.optimizer.lr=nan,0.01",
+         "trainer.max_epochs=2", "trainer.accelerator=cpu", "callbacks.progress_bar=null",
+         "extras.print_config=false", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT, env={**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+                       "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
+        capture_output=True, text=True, timeout=900,
+    )
+    assert out.returncode != 0 and "Invalid learning rate: nan" in out.stderr, out.stderr[-3000:]
+    logged = []
+    for job in ("0", "1"):
+        (run_dir,) = sorted((sweep_dir / job / "wandb").glob("offline-run-*"))
+        logged.append(_complete(run_dir))
+        assert logged[-1]["run"]["id"] == (sweep_dir / job / "wandb_id").read_text().strip()
+    failed, ok = logged
+    assert failed["exit_code"] == 1 and ok["exit_code"] == 0
+    assert failed["run"]["id"] != ok["run"]["id"]
+    assert failed["run"]["name"].startswith("lr=nan") and ok["run"]["name"].startswith("lr=0.01")
+    assert {"val/acc_best", "test/acc"} <= ok["metrics"] and not failed["metrics"] & {"val/acc_best", "test/acc"}

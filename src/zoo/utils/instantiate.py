@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import hydra
 from hydra.utils import get_class, get_method
@@ -15,6 +16,38 @@ __all__ = ["check_target_keys", "instantiate_callbacks", "instantiate_loggers"]
 log = logging.getLogger(__name__)
 
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+
+
+def _wandb_init() -> Callable:
+    import wandb
+
+    return wandb.init
+
+
+#: targets that take ``**kwargs`` only to hand them on: the callable whose signature also counts
+#: (WandbLogger passes its extra keys to ``wandb.init``; without this a misspelt ``logger.wandb.*``
+#: key fails only when the logger is built, after data and model)
+KWARGS_FORWARDED_TO: dict[str, Callable[[], Callable]] = {
+    "lightning.pytorch.loggers.wandb.WandbLogger": _wandb_init,
+}
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+
+
+def _accepted(obj: Any) -> tuple[set[str], bool]:
+    """The keyword names ``obj`` accepts, and whether it takes any keyword (``**kwargs``)."""
+    fn = obj.__init__ if inspect.isclass(obj) else obj
+    params = inspect.signature(fn).parameters
+    names = {n for n, p in params.items() if n not in ("self",) and p.kind not in (
+        inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    forward = KWARGS_FORWARDED_TO.get(_qualname(obj))
+    if takes_kwargs and forward is not None:
+        inner_names, inner_kwargs = _accepted(forward())
+        return names | inner_names, inner_kwargs
+    return names, takes_kwargs
 
 
 def _resolve_target(target: str, where: str) -> Any:
@@ -31,7 +64,8 @@ def check_target_keys(node: Any, where: str) -> None:
     """Recursively check that every key of a ``_target_`` node is a parameter of its target.
 
     A misspelt key in a YAML file (``trainer.max_epoch``) otherwise surfaces only when the object
-    is built, or never when the target takes ``**kwargs``.
+    is built, or never when the target takes ``**kwargs``. A target that hands its ``**kwargs`` on
+    (:data:`KWARGS_FORWARDED_TO`: ``WandbLogger`` -> ``wandb.init``) is checked against both.
 
     :param node: a config node (``DictConfig``/``ListConfig``) or a plain value.
     :param where: the dotted key of ``node``, used in the error message.
@@ -41,15 +75,14 @@ def check_target_keys(node: Any, where: str) -> None:
         target = node.get("_target_") if "_target_" in node else None
         if target is not None:
             obj = _resolve_target(target, where)
-            fn = obj.__init__ if inspect.isclass(obj) else obj
-            params = inspect.signature(fn).parameters
-            takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            allowed, takes_kwargs = _accepted(obj)
             if not takes_kwargs:
-                allowed = [n for n in params if n not in ("self", "args", "kwargs")]
                 for key in node.keys():
-                    if key not in _HYDRA_KEYS and key not in params:
+                    if key not in _HYDRA_KEYS and key not in allowed:
+                        close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
                         raise ValueError(
-                            f"{where}.{key}: {target} has no parameter {key!r}; "
+                            f"{where}.{key}: {target} has no parameter {key!r}{hint}; "
                             f"expected one of {sorted(allowed)}"
                         )
         for key in node.keys():

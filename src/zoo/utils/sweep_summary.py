@@ -5,6 +5,15 @@ Works with every launcher (basic, ``hydra/launcher=local``, ``hydra/launcher=slu
 is rebuilt from the sweep directory, whichever process or machine ran the jobs. Writes
 ``<sweep dir>/summary.md`` and ``summary.csv`` and prints the table; a job without ``metrics.json``
 (failed, cancelled) is listed with status ``missing``.
+
+With a persistent Optuna study (``<sweep dir>/optuna.db``, :mod:`zoo.utils.optuna_study`) the table
+covers every trial of the study, also those of earlier (killed, continued) runs of the search:
+a trial without a job directory is ``missing``, one Optuna marked failed is ``failed``.
+
+When ``seed`` is among the swept keys, ``summary_by_seed.md``/``.csv`` group the jobs by the other
+swept keys: one row per configuration with the number of seeds and the metric's mean ± std
+(sample standard deviation), e.g. ``-m experiment=gcn_cora,gat_cora seed=0,1,2`` gives one row per
+experiment.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-__all__ = ["SweepSummary", "collect_sweep", "format_table", "lower_is_better"]
+__all__ = ["SweepSummary", "collect_sweep", "format_table", "lower_is_better", "group_by_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +50,15 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(set(dirs), key=lambda p: (len(p.relative_to(sweep_dir).parts), str(p.relative_to(sweep_dir)).zfill(8)))
 
 
-def collect_sweep(sweep_dir: Path, metric: Optional[str]) -> tuple[list[str], list[dict[str, Any]]]:
+def collect_sweep(sweep_dir: Path, metric: Optional[str],
+                  trials: Optional[dict[int, str]] = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Rows ``{"job", <swept key>..., <metric>, "status"}`` for every job dir under ``sweep_dir``.
 
     The parameter columns are the override keys whose values differ between jobs (all overrides
     when there is a single job).
+
+    :param trials: ``{trial number: Optuna state}`` of the sweep's study (job ``n`` is trial ``n``):
+        a trial without a job dir gets a ``missing`` row, a failed one the status ``failed``.
     """
     jobs = []
     for job_dir in _job_dirs(sweep_dir):
@@ -71,8 +84,42 @@ def collect_sweep(sweep_dir: Path, metric: Optional[str]) -> tuple[list[str], li
             value = metrics.get(metric)
         row[metric or "metric"] = value
         row["status"] = "missing" if metrics is None else ("ok" if value is not None else f"no {metric}")
+        if metrics is None and trials is not None and trials.get(_job_number(row["job"])) == "FAIL":
+            row["status"] = "failed"
         rows.append(row)
+    if trials is not None:
+        seen = {_job_number(r["job"]) for r in rows}
+        for number in sorted(set(trials) - seen):
+            rows.append({"job": str(number), **{k: "" for k in keys}, metric or "metric": None,
+                         "status": "failed" if trials[number] == "FAIL" else "missing"})
+        rows.sort(key=lambda r: (_job_number(r["job"]) is None, _job_number(r["job"]) or 0, r["job"]))
     return keys, rows
+
+
+def _job_number(job: str) -> Optional[int]:
+    return int(job) if job.isdigit() else None
+
+
+def group_by_seed(keys: list[str], rows: list[dict[str, Any]], metric: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per configuration (the swept keys but ``seed``): ``seeds`` (jobs with a value),
+    ``<metric> mean``, ``<metric> std`` (sample std; ``None`` for one seed) and ``<metric>`` as
+    ``mean ± std``, in the order the configurations first appear."""
+    group_keys = [k for k in keys if k != "seed"]
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        values = groups.setdefault(tuple(row.get(k, "") for k in group_keys), [])
+        value = row.get(metric)
+        if isinstance(value, (int, float)) and not math.isnan(value):
+            values.append(float(value))
+    out = []
+    for config, values in groups.items():
+        n = len(values)
+        mean = sum(values) / n if n else None
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+        shown = "" if mean is None else (f"{mean:.4g} ± {std:.2g}" if std is not None else f"{mean:.4g}")
+        out.append({**dict(zip(group_keys, config)), "seeds": n, f"{metric} mean": mean, f"{metric} std": std,
+                    metric: shown})
+    return group_keys, out
 
 
 def format_table(keys: list[str], rows: list[dict[str, Any]], metric: str, best: Optional[int]) -> str:
@@ -91,6 +138,11 @@ def format_table(keys: list[str], rows: list[dict[str, Any]], metric: str, best:
             values[0] += " *"
         lines.append("| " + " | ".join(values) + " |")
     return "\n".join(lines)
+
+
+def _cells(row: dict[str, Any], header: list[str]) -> list[str]:
+    return ["" if row.get(h) is None else (f"{row[h]:.6g}" if isinstance(row[h], float) else str(row[h]))
+            for h in header]
 
 
 class SweepSummary(Callback):
@@ -112,7 +164,12 @@ class SweepSummary(Callback):
         sweeper = config.hydra.get("sweeper")
         if sweeper is not None and "direction" in sweeper:
             direction = str(sweeper.direction)
-        keys, rows = collect_sweep(sweep_dir, metric)
+        trials = None
+        if sweeper is not None and sweeper.get("storage") is not None:
+            from zoo.utils.optuna_study import study_trials
+
+            trials = study_trials(sweep_dir, sweeper.get("study_name"))
+        keys, rows = collect_sweep(sweep_dir, metric, trials)
         if not rows:
             return
         name = metric or "metric"
@@ -130,6 +187,24 @@ class SweepSummary(Callback):
             writer.writeheader()
             writer.writerows(rows)
         print(f"\nSweep summary ({sweep_dir / (self.filename + '.md')}):\n{table}", flush=True)
+        if "seed" in keys:
+            self._write_by_seed(sweep_dir, keys, rows, name)
         offline = sorted(sweep_dir.glob("*/wandb/offline-run-*"))
         if offline:
             print(f"W&B ran offline; upload the sweep with: wandb sync {sweep_dir}/*/wandb/offline-run-*", flush=True)
+
+    def _write_by_seed(self, sweep_dir: Path, keys: list[str], rows: list[dict[str, Any]], metric: str) -> None:
+        group_keys, grouped = group_by_seed(keys, rows, metric)
+        header = [*group_keys, "seeds", metric]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+        lines += ["| " + " | ".join(_cells(r, header)) + " |" for r in grouped]
+        table = "\n".join(lines)
+        stem = f"{self.filename}_by_seed"
+        (sweep_dir / f"{stem}.md").write_text(
+            f"# Sweep {sweep_dir}, grouped over seeds\n\n{metric}: mean ± sample std over seeds\n\n{table}\n")
+        with (sweep_dir / f"{stem}.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=[*group_keys, "seeds", f"{metric} mean", f"{metric} std"],
+                                    extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(grouped)
+        print(f"\nOver seeds ({sweep_dir / (stem + '.md')}):\n{table}", flush=True)
