@@ -31,6 +31,8 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.data.resumable import ResumableDataLoader, TrainOrder
+
 __all__ = ["KnowledgeGraphDataModule", "TriplesDataset", "read_triples", "read_texts", "UNSEEN_POLICIES"]
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,8 @@ class KnowledgeGraphDataModule(LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
+        #: training order: one permutation per epoch drawn from its generator (saved in checkpoints)
+        self.train_order = TrainOrder(seed)
         self._loaded: Optional[dict[str, Any]] = None
 
     @staticmethod
@@ -273,10 +277,17 @@ class KnowledgeGraphDataModule(LightningDataModule):
 
     # -- loaders ----------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
         batch = getattr(self, "_per_device_batch", self.batch_size)
-        return DataLoader(TriplesDataset(self.triples("train")), batch_size=batch, shuffle=True,
-                          generator=generator, collate_fn=_collate, num_workers=self.num_workers)
+        return ResumableDataLoader(TriplesDataset(self.triples("train")), batch_size=batch, collate_fn=_collate,
+                                   generator=self.train_order.loader_generator(), num_workers=self.num_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order's generator state (checkpointed by Lightning, for exact resume)."""
+        return {"train_order": self.train_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_order" in state_dict:
+            self.train_order.load_state_dict(state_dict["train_order"])
 
     def _eval_loader(self, split: str) -> DataLoader:
         return DataLoader(TriplesDataset(self.triples(split), with_index=True), batch_size=self.eval_batch_size,

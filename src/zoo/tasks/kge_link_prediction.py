@@ -97,6 +97,9 @@ class KGELinkPredictionTask(ZooTask):
 
     def on_train_start(self) -> None:
         self.val_metrics.reset()
+        # also here: a run resumed inside an epoch does not call on_train_epoch_start first
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_count = 0
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum = torch.zeros((), device=self.device)
