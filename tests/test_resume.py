@@ -220,3 +220,37 @@ def test_slurm_hpc_checkpoint_restores_mid_epoch(tmp_path, monkeypatch, caplog):
     assert float(best.best_model_score) == float(ref_best.best_model_score)
     assert {k: v for k, v in metrics.items() if k.startswith("test/")} == \
         {k: v for k, v in ref_metrics.items() if k.startswith("test/")}
+
+
+@pytest.mark.multiprocess
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs /dev/shm (another filesystem for $TMPDIR)")
+def test_kill_during_checkpoint_write_keeps_previous_checkpoint(tmp_path):
+    """SIGKILL while ``last.ckpt`` is being rewritten (its temporary file exists), with ``$TMPDIR`` on
+    another filesystem: the previous ``last.ckpt`` is whole and the run resumes from it."""
+    tmpdir = Path("/dev/shm") / f"zoo-resume-{os.getpid()}"
+    tmpdir.mkdir(exist_ok=True)
+    log_dir = tmp_path / "logs"
+    # 4096 hidden units: a ~70 MB checkpoint, so a write lasts long enough to be caught
+    overrides = ["experiment=gcn_cora", "seed=1", "model.net.hidden_channels=4096", "trainer.max_epochs=200"]
+    proc = subprocess.Popen([sys.executable, "train.py", *BASE, f"paths.log_dir={log_dir}", *overrides], cwd=ROOT,
+                            env={**ENV, "TMPDIR": str(tmpdir)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    caught = None
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and caught is None:
+            for folder in log_dir.glob("gcn_cora/runs/*/checkpoints"):
+                if (folder / "last.ckpt").is_file() and list(folder.glob(".last.ckpt.*.tmp")):
+                    caught = folder
+            time.sleep(0.002)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert caught is not None, "no checkpoint write was caught in progress"
+    assert list(caught.glob(".last.ckpt.*.tmp")), "the kill landed after the write finished"
+    assert not list(tmpdir.iterdir()), "nothing is staged in $TMPDIR"
+    previous = torch.load(caught / "last.ckpt", map_location="cpu", weights_only=False)
+    epoch = previous["epoch"]
+    out = _train(log_dir, [*overrides[:-1], f"trainer.max_epochs={epoch + 2}", "ckpt_path=last"])
+    assert f"Restored all states from the checkpoint at {caught / 'last.ckpt'}" in out.stdout + out.stderr
+    assert torch.load(caught / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == epoch + 1
+    tmpdir.rmdir()
