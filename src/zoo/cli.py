@@ -6,6 +6,7 @@ them directly; the ``@hydra.main`` wrappers only add the sweep return value.
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import logging
@@ -19,11 +20,13 @@ import lightning as L
 import torch
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import CSVLogger, Logger
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
+from zoo.callbacks.atomic_checkpoint_io import AtomicCheckpointIO, UnreadableCheckpointError, check_checkpoint_file
+from zoo.callbacks.resume_state import ResumeState
 from zoo.checkpoints import CONFIG_KEY, SaveConfigInCheckpoint, read_checkpoint
 from zoo.config import drop_unset_trainer_args, register_configs
 from zoo.utils.instantiate import check_target_keys, instantiate_callbacks, instantiate_loggers, to_container
@@ -34,8 +37,8 @@ from zoo.utils.startup_checks import (OptimizedMetricCheck, check_training_runs,
                                       report_metric_problem)
 from zoo.utils.wandb_run import FinishWandbOnFailure, finish_wandb, prepare_wandb_run, register_wandb_resolvers
 
-__all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "CONFIG_KEY", "split_run_overrides",
-           "apply_run_overrides"]
+__all__ = ["train", "evaluate", "metric_value", "resolve_ckpt_path", "checkpoint_run_dir", "CONFIG_KEY",
+           "split_run_overrides", "apply_run_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +70,13 @@ def check_schedule(cfg: DictConfig) -> None:
 
 
 def resolve_ckpt_path(ckpt_path: Optional[str], cfg: DictConfig) -> Optional[str]:
-    """``None``, an existing file, or ``"last"``: the newest ``last.ckpt`` of this ``task_name``.
+    """``None``, an existing file, or ``"last"``: the newest readable ``last.ckpt`` of this ``task_name``.
+
+    ``"last"`` skips a newest checkpoint that is unreadable (truncated by a kill during its write),
+    with a warning naming it, and takes the next newest.
 
     :raises FileNotFoundError: naming the path (or the searched pattern for ``"last"``).
+    :raises UnreadableCheckpointError: an explicit path that is truncated or no checkpoint, naming it.
     """
     if ckpt_path is None:
         return None
@@ -78,13 +85,88 @@ def resolve_ckpt_path(ckpt_path: Optional[str], cfg: DictConfig) -> Optional[str
         candidates = [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
         if not candidates:
             raise FileNotFoundError(f"ckpt_path=last: no last.ckpt matches {pattern}")
-        newest = max(candidates, key=os.path.getmtime)
-        log.info(f"ckpt_path=last resolves to {newest}")
-        return newest
+        for path in sorted(candidates, key=os.path.getmtime, reverse=True):
+            try:
+                check_checkpoint_file(path)
+            except UnreadableCheckpointError as err:
+                log.warning(f"ckpt_path=last: skipping {err}")
+                continue
+            log.info(f"ckpt_path=last resolves to {path}")
+            return path
+        raise FileNotFoundError(f"ckpt_path=last: every last.ckpt matching {pattern} is unreadable: {candidates}")
     path = Path(ckpt_path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
+    check_checkpoint_file(str(path))
     return str(path.resolve())
+
+
+def checkpoint_run_dir(ckpt_path: str) -> Optional[Path]:
+    """The run directory a checkpoint belongs to (``<run>/checkpoints/*.ckpt`` or
+    ``<run>/hpc_ckpt_*.ckpt``, where ``<run>/.hydra`` exists), else ``None``."""
+    folder = Path(ckpt_path).resolve().parent
+    if folder.name == "checkpoints":
+        folder = folder.parent
+    return folder if (folder / ".hydra").is_dir() else None
+
+
+def _continue_in_run_dir(cfg: DictConfig, ckpt_path: str) -> Optional[Path]:
+    """Point ``paths.output_dir`` (and so checkpoints, logs, metrics CSV) at the checkpoint's run dir.
+
+    :returns: the run directory continued in, or ``None`` (the checkpoint is not in a run dir, or
+        already in this run's).
+    """
+    run_dir = checkpoint_run_dir(ckpt_path)
+    try:
+        current = Path(cfg.paths.output_dir).resolve()
+    except Exception:  # noqa: BLE001 - ${hydra:...} outside a Hydra job
+        current = None
+    if run_dir is None or run_dir == current:
+        return None
+    log.info(f"Resuming in the checkpoint's run directory {run_dir} (this invocation's own directory "
+             f"{current} keeps only its config and log)")
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)
+    handler = logging.FileHandler(run_dir / f"{cfg.task_name}.log", mode="a")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return run_dir
+
+
+def _saved_csv_rows(loggers: list[Logger]) -> dict[str, list[dict[str, str]]]:
+    """The rows of each CSV logger's existing ``metrics.csv`` (Lightning deletes the file on first use)."""
+    saved = {}
+    for logger in loggers:
+        if isinstance(logger, CSVLogger):
+            path = os.path.join(logger.log_dir, "metrics.csv")
+            if os.path.isfile(path):
+                with open(path, newline="") as f:
+                    saved[path] = list(csv.DictReader(f))
+    return saved
+
+
+def _restore_csv_rows(loggers: list[Logger], saved: dict[str, list[dict[str, str]]], ckpt_path: str) -> None:
+    """Write back the rows logged before the checkpoint (``step`` < its global step); the resumed run
+    appends its own."""
+    try:
+        global_step = int(torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)["global_step"])
+    except Exception:  # noqa: BLE001 - an old checkpoint that needs weights_only=False: keep every row
+        global_step = None
+    for logger in loggers:
+        if not isinstance(logger, CSVLogger):
+            continue
+        path = os.path.join(logger.log_dir, "metrics.csv")
+        rows = saved.get(path)
+        if not rows:
+            continue
+        rows = [r for r in rows if global_step is None or not r.get("step") or int(float(r["step"])) < global_step]
+        writer = logger.experiment
+        keys = sorted(set().union(*rows) | set(writer.metrics_keys))
+        writer.metrics_keys = keys
+        with open(path, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=keys)
+            out.writeheader()
+            out.writerows(rows)
 
 
 def _apply_extras(cfg: DictConfig) -> None:
@@ -138,7 +220,9 @@ def _build_trainer(cfg: DictConfig, callbacks: list[Callback], loggers: list[Log
             log.info("No logger configured: LearningRateMonitor disabled")
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # checkpoints are written atomically beside their target (zoo.callbacks.atomic_checkpoint_io)
+    plugins = {} if cfg.trainer.get("plugins") is not None else {"plugins": [AtomicCheckpointIO()]}
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **plugins)
 
 
 def _log_hyperparameters(cfg: DictConfig, model: LightningModule, loggers: list[Logger]) -> None:
@@ -213,6 +297,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     validate_config(cfg)
     check_schedule(cfg)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
+    continued = _continue_in_run_dir(cfg, ckpt_path) if ckpt_path and cfg.get("train") else None
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
@@ -220,14 +305,18 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     _print_config(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     callbacks.append(SaveConfigInCheckpoint(cfg))
+    callbacks.append(ResumeState())
     callbacks.append(OptimizedMetricCheck(cfg))
     if prepare_wandb_run(cfg, ckpt_path) is not None:
         callbacks.append(FinishWandbOnFailure())
     loggers = instantiate_loggers(cfg.get("logger"))
+    csv_rows = _saved_csv_rows(loggers) if ckpt_path and cfg.get("train") else {}
     trainer = _build_trainer(cfg, callbacks, loggers)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer,
-               "callbacks": callbacks, "loggers": loggers}
+               "callbacks": callbacks, "loggers": loggers, "run_dir_continued": continued}
     _log_hyperparameters(cfg, model, loggers)
+    if csv_rows:
+        _restore_csv_rows(loggers, csv_rows, ckpt_path)
 
     if cfg.get("train"):
         log.info("Starting training" + (f" from {ckpt_path}" if ckpt_path else ""))

@@ -16,6 +16,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
+from zoo.data.resumable import ResumableDataLoader
+
 __all__ = ["ClassIncrementalDataModule", "SUBSETS", "base_datamodule"]
 
 SUBSETS = ("old", "all")
@@ -93,6 +95,12 @@ class ClassIncrementalDataModule(LightningDataModule):
     def teardown(self, stage: Optional[str] = None) -> None:
         self.datamodule.teardown(stage)
 
+    def state_dict(self) -> dict[str, Any]:
+        return self.datamodule.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.datamodule.load_state_dict(state_dict)
+
     # -- loaders ----------------------------------------------------------------------------------
     def _view(self, loader: Any, split: str) -> Any:
         if self.subset == "all":
@@ -120,12 +128,12 @@ def restrict_loader(loader: Any, num_old_classes: int, split: str) -> Any:
         keep = (torch.as_tensor(targets) < num_old_classes).nonzero().view(-1).tolist()
         shuffle = isinstance(loader.sampler, RandomSampler)
         generator = loader.sampler.generator if shuffle else None
-        return DataLoader(
-            Subset(dataset, keep), batch_size=loader.batch_size, shuffle=shuffle, generator=generator,
-            num_workers=loader.num_workers, collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
-            drop_last=loader.drop_last, persistent_workers=loader.persistent_workers,
-            worker_init_fn=loader.worker_init_fn,
-        )
+        kwargs = dict(batch_size=loader.batch_size, num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+                      persistent_workers=loader.persistent_workers, worker_init_fn=loader.worker_init_fn)
+        if isinstance(loader, ResumableDataLoader):  # keeps the wrapped datamodule's resumable order
+            return ResumableDataLoader(Subset(dataset, keep), generator=loader.generator, **kwargs)
+        return DataLoader(Subset(dataset, keep), shuffle=shuffle, generator=generator, **kwargs)
     return _FilteredBatches(loader, num_old_classes, split)
 
 

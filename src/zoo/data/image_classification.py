@@ -8,12 +8,14 @@ subset), and the train/val/test loaders. A subclass sets the class attributes an
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.resumable import ResumableDataLoader, TrainOrder
 
 __all__ = ["ImageClassificationDataModule"]
 
@@ -62,6 +64,8 @@ class ImageClassificationDataModule(LightningDataModule):
         self.train_subset = train_subset
         self.num_workers = num_workers
         self.seed = seed
+        #: training order: one permutation per epoch drawn from its generator (saved in checkpoints)
+        self.train_order = TrainOrder(seed)
         self.train_dataset: Optional[Dataset] = None
         self.val_dataset: Optional[Dataset] = None
         self.test_dataset: Optional[Dataset] = None
@@ -92,8 +96,16 @@ class ImageClassificationDataModule(LightningDataModule):
             self.build_datasets()
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_dataset, batch_size=self._batch_size_per_device, shuffle=True,
-                          generator=torch.Generator().manual_seed(self.seed), **self._loader_kwargs())
+        return ResumableDataLoader(self.train_dataset, batch_size=self._batch_size_per_device,
+                                   generator=self.train_order.loader_generator(), **self._loader_kwargs())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order's generator state (checkpointed by Lightning, for exact resume)."""
+        return {"train_order": self.train_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_order" in state_dict:
+            self.train_order.load_state_dict(state_dict["train_order"])
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_dataset, batch_size=self.eval_batch_size, **self._loader_kwargs())

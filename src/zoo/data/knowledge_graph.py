@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.text_encoder import TextEncoder
+from zoo.data.resumable import ResumableDataLoader, TrainOrder
 
 __all__ = ["KnowledgeGraphDataModule", "TriplesDataset", "read_triples", "read_texts", "UNSEEN_POLICIES"]
 
@@ -166,6 +167,8 @@ class KnowledgeGraphDataModule(LightningDataModule):
         self.seed = seed
         self.text_encoder = TextEncoder(encoder=encoder, max_seq_length=max_seq_length, device=encode_device,
                                         cache_dir=cache_dir, key="data.encoder")
+        #: training order: one permutation per epoch drawn from its generator (saved in checkpoints)
+        self.train_order = TrainOrder(seed)
         self._loaded: Optional[dict[str, Any]] = None
         self._entity_embeddings: Optional[Tensor] = None
 
@@ -311,10 +314,17 @@ class KnowledgeGraphDataModule(LightningDataModule):
 
     # -- loaders ----------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
         batch = getattr(self, "_per_device_batch", self.batch_size)
-        return DataLoader(TriplesDataset(self.triples("train")), batch_size=batch, shuffle=True,
-                          generator=generator, collate_fn=_collate, num_workers=self.num_workers)
+        return ResumableDataLoader(TriplesDataset(self.triples("train")), batch_size=batch, collate_fn=_collate,
+                                   generator=self.train_order.loader_generator(), num_workers=self.num_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order's generator state (checkpointed by Lightning, for exact resume)."""
+        return {"train_order": self.train_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_order" in state_dict:
+            self.train_order.load_state_dict(state_dict["train_order"])
 
     def _eval_loader(self, split: str) -> DataLoader:
         return DataLoader(TriplesDataset(self.triples(split), with_index=True), batch_size=self.eval_batch_size,

@@ -47,6 +47,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.cache import CacheError, atomic_write, cache_lock, content_key, load_tensors, save_tensors
+from zoo.data.resumable import ResumableDataLoader, TrainOrder
 from zoo.data.sentiment_readers import (
     POLARITY3,
     READERS,
@@ -252,6 +253,8 @@ class MultiDomainTextDataModule(LightningDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        #: training order: one permutation per epoch drawn from its generator (saved in checkpoints)
+        self.train_order = TrainOrder(split_seed)
         self.vocab_size_requested = vocab_size
         self.tokenizer_model = tokenizer
         self.lowercase = lowercase
@@ -531,11 +534,19 @@ class MultiDomainTextDataModule(LightningDataModule):
         return counts
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.split_seed) if shuffle else None
-        return DataLoader(
-            self.split(name), batch_size=self.batch_size, shuffle=shuffle, collate_fn=_collate,
-            num_workers=self.num_workers, generator=generator,
-        )
+        if shuffle:
+            return ResumableDataLoader(self.split(name), batch_size=self.batch_size, collate_fn=_collate,
+                                       num_workers=self.num_workers, generator=self.train_order.loader_generator())
+        return DataLoader(self.split(name), batch_size=self.batch_size, collate_fn=_collate,
+                          num_workers=self.num_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order's generator state (checkpointed by Lightning, for exact resume)."""
+        return {"train_order": self.train_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_order" in state_dict:
+            self.train_order.load_state_dict(state_dict["train_order"])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.cache import cache_lock, content_key, load_arrays, save_arrays
+from zoo.data.resumable import ResumableDataLoader, TrainOrder, generator_state, load_generator_state
 
 __all__ = [
     "PairedSequences",
@@ -209,6 +210,8 @@ class PairedSequenceDataModule(LightningDataModule):
         self.batch_size_per_device = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        #: training order: one permutation per epoch drawn from its generator (saved in checkpoints)
+        self.train_order = TrainOrder(seed)
         self.drop_last = drop_last
         self._arrays: Optional[dict[str, np.ndarray]] = None
         self._splits: Optional[dict[str, np.ndarray]] = None
@@ -375,12 +378,26 @@ class PairedSequenceDataModule(LightningDataModule):
         if data is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before requesting the {stage} loader")
         drop_last = stage == "train" and self.drop_last and len(data) >= self.batch_size_per_device
-        return DataLoader(
-            data, batch_size=self.batch_size_per_device, shuffle=shuffle, num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
-            worker_init_fn=_worker_init if self.num_workers > 0 else None,
-            drop_last=drop_last, persistent_workers=self.num_workers > 0,
-        )
+        kwargs = dict(batch_size=self.batch_size_per_device, num_workers=self.num_workers,
+                      worker_init_fn=_worker_init if self.num_workers > 0 else None,
+                      drop_last=drop_last, persistent_workers=self.num_workers > 0)
+        if shuffle:
+            return ResumableDataLoader(data, generator=self.train_order.loader_generator(), **kwargs)
+        return DataLoader(data, **kwargs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order's and the training augmentations' generator states (checkpointed by
+        Lightning, for exact resume; the augmentation stream is the main process's, ``num_workers=0``)."""
+        state = {"train_order": self.train_order.state_dict()}
+        if self.data_train is not None:
+            state["train_augment"] = generator_state(self.data_train.generator)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_order" in state_dict:
+            self.train_order.load_state_dict(state_dict["train_order"])
+        if "train_augment" in state_dict and self.data_train is not None:
+            load_generator_state(self.data_train.generator, state_dict["train_augment"])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.data_train, True, "train")

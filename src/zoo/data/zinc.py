@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os.path as osp
 from collections import Counter
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -32,6 +32,7 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from zoo.data.cache import CacheError, cache_lock, content_key, load_tensors, save_tensors
+from zoo.data.resumable import ResumableGraphDataLoader, TrainOrder
 
 __all__ = ["ZincDataModule", "BOND_TYPES", "smiles_to_graph"]
 
@@ -101,6 +102,8 @@ class ZincDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.target = target
         self.num_workers = num_workers
+        #: training order: one permutation per epoch drawn from its generator (saved in checkpoints)
+        self.train_order = TrainOrder(0)
         self._splits: Optional[dict[str, list[Data]]] = None
         self._vocabulary: Optional[list[str]] = None
 
@@ -218,8 +221,16 @@ class ZincDataModule(LightningDataModule):
         return len(BOND_TYPES)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["train"], batch_size=self.batch_size, shuffle=True,
-                          num_workers=self.num_workers, generator=torch.Generator().manual_seed(0))
+        return ResumableGraphDataLoader(self.splits["train"], batch_size=self.batch_size,
+                                        num_workers=self.num_workers, generator=self.train_order.loader_generator())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training order's generator state (checkpointed by Lightning, for exact resume)."""
+        return {"train_order": self.train_order.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_order" in state_dict:
+            self.train_order.load_state_dict(state_dict["train_order"])
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.splits["val"], batch_size=self.batch_size, num_workers=self.num_workers)

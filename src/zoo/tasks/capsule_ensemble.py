@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from zoo.nets.domain_belonging_degree import DomainBelongingDegree
@@ -87,6 +87,8 @@ class CapsuleEnsembleTask(ZooTask):
     ``test/polarity_acc_<domain>`` per domain. Confusion matrices (polarity and domain) are saved as
     PNG in the run dir after testing and logged to W&B when a WandbLogger is attached.
     """
+
+    best_metrics = {"val/polarity_acc": "max", "val/polarity_f1": "max"}
 
     def __init__(
         self,
@@ -172,8 +174,6 @@ class CapsuleEnsembleTask(ZooTask):
         )
         self.test_polarity_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_domain_confusion = MulticlassConfusionMatrix(num_domains)
-        self.val_acc_best = MaxMetric()
-        self.val_f1_best = MaxMetric()
 
     # -- statistics from the training split -------------------------------------------------------
     def setup(self, stage: Optional[str] = None) -> None:
@@ -293,8 +293,6 @@ class CapsuleEnsembleTask(ZooTask):
     def on_train_start(self) -> None:
         self.val_metrics.reset()
         self.val_domain_acc.reset()
-        self.val_acc_best.reset()
-        self.val_f1_best.reset()
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, probs, degrees = self._evaluate(batch)
@@ -308,11 +306,8 @@ class CapsuleEnsembleTask(ZooTask):
         values["val/domain_acc"] = self.val_domain_acc.compute()
         self.val_metrics.reset()
         self.val_domain_acc.reset()
-        self.val_acc_best.update(values["val/polarity_acc"])
-        self.val_f1_best.update(values["val/polarity_f1"])
         self.log_dict(values, prog_bar=True, sync_dist=True)
-        self.log("val/polarity_acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
-        self.log("val/polarity_f1_best", self.val_f1_best.compute(), sync_dist=True)
+        self.log_best(values)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, probs, degrees = self._evaluate(batch)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
@@ -30,6 +30,8 @@ class ClassificationTask(ZooTask):
     ``test/loss``, ``test/acc``.
     """
 
+    best_metrics = {"val/acc": "max"}
+
     def __init__(
         self,
         *,
@@ -50,7 +52,6 @@ class ClassificationTask(ZooTask):
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc_best = MaxMetric()
         self.train_loss = MeanMetric()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -66,9 +67,8 @@ class ClassificationTask(ZooTask):
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
     def on_train_start(self) -> None:
-        # validation during the sanity check must not count towards the best value
+        # validation during the sanity check must not count towards the first epoch's value
         self.val_acc.reset()
-        self.val_acc_best.reset()
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = batch[0], batch[1]
@@ -92,9 +92,8 @@ class ClassificationTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         acc = self.val_acc.compute()
         self.val_acc.reset()
-        self.val_acc_best.update(acc)
         self.log("val/acc", acc, prog_bar=True, sync_dist=True)
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best({"val/acc": acc})
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         logits, y = self.predictions_and_targets(batch)

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MinMetric
+from torchmetrics import MeanMetric
 
 from zoo.objectives.cross_modal_contrastive import CrossModalContrastiveLoss
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
@@ -43,6 +43,8 @@ class CrossModalContrastiveTask(ZooTask):
     (cross-modal retrieval top-1 accuracy: the nearest IMU embedding of a skeleton embedding
     is its own pair, over the whole split), ``test/loss``.
     """
+
+    best_metrics = {"val/loss": "min"}
 
     def __init__(
         self,
@@ -70,7 +72,6 @@ class CrossModalContrastiveTask(ZooTask):
         self.loss_fn = loss
         self.plot_tsne = plot_tsne
         self.val_loss = MeanMetric()
-        self.val_loss_best = MinMetric()
         self.test_loss = MeanMetric()
         self._outputs: dict[str, list[Tensor]] = {}
 
@@ -85,7 +86,6 @@ class CrossModalContrastiveTask(ZooTask):
 
     def on_train_start(self) -> None:
         self.val_loss.reset()
-        self.val_loss_best.reset()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, _ = self._step(batch)
@@ -115,10 +115,9 @@ class CrossModalContrastiveTask(ZooTask):
         loss = self.val_loss.compute()
         self.val_loss.reset()
         r1, _ = self._retrieval()
-        self.val_loss_best.update(loss)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         self.log("val/r1", r1, prog_bar=True, sync_dist=True)
-        self.log("val/loss_best", self.val_loss_best.compute(), sync_dist=True)
+        self.log_best({"val/loss": loss}, prog_bar=False)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, feats = self._step(batch)

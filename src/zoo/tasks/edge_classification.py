@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
@@ -37,6 +37,8 @@ class EdgeClassificationTask(ZooTask):
     ``val/loss``, ``val/f1_best``.
     """
 
+    best_metrics = {"val/f1": "max"}
+
     def __init__(self, *, net: nn.Module, num_classes: int, optimizer: OptimizerFactory,
                  scheduler: Optional[SchedulerFactory] = None, class_weights: Optional[Sequence[float]] = None,
                  class_names: Optional[Sequence[str]] = None) -> None:
@@ -63,7 +65,6 @@ class EdgeClassificationTask(ZooTask):
 
         self.val_metrics = metrics()
         self.test_metrics = metrics()
-        self.val_f1_best = MaxMetric()
 
     def forward(self, batch) -> Tensor:
         return self.net(batch.x, batch.edge_index, batch.sentence_index, batch.sentence_x)
@@ -86,7 +87,6 @@ class EdgeClassificationTask(ZooTask):
 
     def on_train_start(self) -> None:
         self.val_metrics.reset()
-        self.val_f1_best.reset()
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss, _, y = self._step(batch, "train_mask")
@@ -101,9 +101,8 @@ class EdgeClassificationTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         values = self._flatten(self.val_metrics.compute(), "val")
         self.val_metrics.reset()
-        self.val_f1_best.update(values["val/f1"])
         self.log_dict(values, prog_bar=False, sync_dist=True)
-        self.log("val/f1_best", self.val_f1_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best(values)
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self._step(batch, "test_mask")

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MinMetric
+from torchmetrics import MeanAbsoluteError
 
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
 
@@ -28,6 +28,8 @@ class GraphRegressionTask(ZooTask):
     Metrics: ``train/loss``, ``val/mae``, ``val/mae_best``, ``test/mae``.
     """
 
+    best_metrics = {"val/mae": "min"}
+
     def __init__(self, *, net: nn.Module, optimizer: OptimizerFactory, scheduler: Optional[SchedulerFactory] = None,
                  scheduler_monitor: Optional[str] = None) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler, scheduler_monitor=scheduler_monitor)
@@ -35,14 +37,12 @@ class GraphRegressionTask(ZooTask):
         self.net = net
         self.val_mae = MeanAbsoluteError()
         self.test_mae = MeanAbsoluteError()
-        self.val_mae_best = MinMetric()
 
     def forward(self, batch) -> Tensor:
         return self.net(batch.x, batch.edge_index, batch.edge_attr, batch.batch).view(-1)
 
     def on_train_start(self) -> None:
         self.val_mae.reset()
-        self.val_mae_best.reset()
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss = F.l1_loss(self(batch), batch.y.view(-1))
@@ -55,9 +55,8 @@ class GraphRegressionTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         value = self.val_mae.compute()
         self.val_mae.reset()
-        self.val_mae_best.update(value)
         self.log("val/mae", value, prog_bar=True, sync_dist=True)
-        self.log("val/mae_best", self.val_mae_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best({"val/mae": value})
 
     def test_step(self, batch, batch_idx: int) -> None:
         self.test_mae.update(self(batch), batch.y.view(-1))

@@ -7,7 +7,6 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from torchmetrics import MaxMetric
 
 from zoo.metrics.filter_index import FilterIndex
 from zoo.metrics.rank_based_metrics import RankBasedMetrics, realistic_rank
@@ -42,6 +41,8 @@ class KGELinkPredictionTask(ZooTask):
     ``test/{mrr,mr,hits@1,hits@3,hits@10}``.
     """
 
+    best_metrics = {"val/mrr": "max"}
+
     def __init__(
         self,
         *,
@@ -63,7 +64,6 @@ class KGELinkPredictionTask(ZooTask):
         self.hits_at = tuple(int(k) for k in hits_at)
         self.val_metrics = RankBasedMetrics(self.hits_at)
         self.test_metrics = RankBasedMetrics(self.hits_at)
-        self.val_mrr_best = MaxMetric()
         self.filter_index: Optional[FilterIndex] = None
         self._sampler_fitted = False
 
@@ -99,7 +99,9 @@ class KGELinkPredictionTask(ZooTask):
 
     def on_train_start(self) -> None:
         self.val_metrics.reset()
-        self.val_mrr_best.reset()
+        # also here: a run resumed inside an epoch does not call on_train_epoch_start first
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_count = 0
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum = torch.zeros((), device=self.device)
@@ -147,9 +149,8 @@ class KGELinkPredictionTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.val_mrr_best.update(values["mrr"])
         self.log_dict({f"val/{k}": v for k, v in values.items()}, prog_bar=False, sync_dist=True)
-        self.log("val/mrr_best", self.val_mrr_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best({"val/mrr": values["mrr"]})
 
     def test_step(self, batch: Tensor, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics)

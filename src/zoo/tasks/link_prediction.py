@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import negative_sampling
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
@@ -40,6 +40,8 @@ class LinkPredictionTask(ZooTask):
     Metrics: ``train/loss``, ``val/auc``, ``val/ap``, ``val/auc_best``, ``test/auc``, ``test/ap``.
     """
 
+    best_metrics = {"val/auc": "max"}
+
     def __init__(self, *, net: nn.Module, optimizer: OptimizerFactory,
                  scheduler: Optional[SchedulerFactory] = None, num_negatives: int = 1) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler)
@@ -54,7 +56,6 @@ class LinkPredictionTask(ZooTask):
 
         self.val_metrics = metrics("val/")
         self.test_metrics = metrics("test/")
-        self.val_auc_best = MaxMetric()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         return self.net(x, edge_index)
@@ -69,7 +70,6 @@ class LinkPredictionTask(ZooTask):
 
     def on_train_start(self) -> None:
         self.val_metrics.reset()
-        self.val_auc_best.reset()
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         z = self(batch.x, batch.edge_index)
@@ -96,9 +96,8 @@ class LinkPredictionTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.val_auc_best.update(values["val/auc"])
         self.log_dict(values, prog_bar=True, sync_dist=True)
-        self.log("val/auc_best", self.val_auc_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best(values)
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss = self._evaluate(batch, self.test_metrics)

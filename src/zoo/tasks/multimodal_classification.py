@@ -35,7 +35,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from zoo.checkpoints import load_encoder_weights
@@ -110,6 +110,8 @@ class MultimodalClassificationTask(ZooTask):
     Metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/f1``, ``val/acc_best``,
     ``test/loss``, ``test/acc``, ``test/f1`` (macro-F1).
     """
+
+    best_metrics = {"val/acc": "max"}
 
     def __init__(
         self,
@@ -190,7 +192,6 @@ class MultimodalClassificationTask(ZooTask):
         self.train_metrics = metrics("train/")
         self.val_metrics = metrics("val/")
         self.test_metrics = metrics("test/")
-        self.val_acc_best = MaxMetric()
 
     def setup(self, stage: str) -> None:
         # cached training features would repeat the first epoch's augmentations in every later epoch
@@ -264,7 +265,6 @@ class MultimodalClassificationTask(ZooTask):
 
     def on_train_start(self) -> None:
         self.val_metrics.reset()
-        self.val_acc_best.reset()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, logits = self._step(batch, "train")
@@ -283,9 +283,8 @@ class MultimodalClassificationTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.val_acc_best.update(values["val/acc"])
         self.log_dict(values, prog_bar=True, sync_dist=True)
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best(values)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, logits = self._step(batch, "test")

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from zoo.tasks.base import OptimizerFactory, SchedulerFactory, ZooTask
@@ -31,6 +31,8 @@ class NodeClassificationTask(ZooTask):
     Metrics: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/f1``, ``val/acc_best``,
     ``test/loss``, ``test/acc``, ``test/f1``.
     """
+
+    best_metrics = {"val/acc": "max"}
 
     def __init__(
         self,
@@ -59,7 +61,6 @@ class NodeClassificationTask(ZooTask):
         self.train_metrics = metrics("train/")
         self.val_metrics = metrics("val/")
         self.test_metrics = metrics("test/")
-        self.val_acc_best = MaxMetric()
         self.train_loss = MeanMetric()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
@@ -80,9 +81,8 @@ class NodeClassificationTask(ZooTask):
         return loss, logits[mask], batch.y[mask]
 
     def on_train_start(self) -> None:
-        # validation during the sanity check must not count towards the best value
+        # validation during the sanity check must not count towards the first epoch's value
         self.val_metrics.reset()
-        self.val_acc_best.reset()
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss, logits, y = self._step(batch, "train_mask")
@@ -99,9 +99,8 @@ class NodeClassificationTask(ZooTask):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.val_acc_best.update(values["val/acc"])
         self.log_dict(values, prog_bar=True, sync_dist=True)
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        self.log_best(values)
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self._step(batch, "test_mask")
