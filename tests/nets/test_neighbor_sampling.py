@@ -170,3 +170,15 @@ def test_eval_outputs_equal_the_previous_implementation_with_edge_features():
         with torch.no_grad():
             new, old = net(x, edge_index, edge_attr), _old_net(net, x, edge_index, edge_attr)
         assert torch.allclose(new, old, rtol=1e-5, atol=1e-6), (new - old).abs().max()
+
+
+def test_inference_tensors_are_cached_by_content():
+    """Lightning validates under ``torch.inference_mode``, where tensors have no version counter."""
+    with torch.inference_mode():
+        edge_index = torch.randint(0, 30, (2, 100), generator=torch.Generator().manual_seed(0))
+        graph = csr_graph(edge_index, 30)
+        assert csr_graph(edge_index, 30) is graph
+        edge_index[0, 0] = (edge_index[0, 0] + 1) % 30
+        assert csr_graph(edge_index, 30) is not graph
+        net = TANGNN(in_channels=4, out_channels=2, hidden_channels=8, top_m=3).eval()
+        assert net(torch.randn(30, 4), edge_index).shape == (30, 2)

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ["CSRGraph", "csr_graph", "sample_csr", "sample_neighbors", "mean_adjacency", "SparseMatmul", "Neighbourhood",
+__all__ = ["CSRGraph", "csr_graph", "tensor_version", "sample_csr", "sample_neighbors", "mean_adjacency", "SparseMatmul", "Neighbourhood",
            "neighbourhood",
            "check_graph"]
 
@@ -60,9 +60,33 @@ class CSRGraph:
         return cls(num_nodes, rowptr, col, row, edge_id, degree, by_source)
 
 
-# one entry per live edge_index tensor: (weak reference, its version, num_nodes, structure)
-_CACHE: dict[int, tuple[weakref.ref, int, int, CSRGraph]] = {}
+def tensor_version(tensor: Tensor) -> Optional[int]:
+    """The in-place version counter of ``tensor``, or ``None`` for an inference tensor (which has none)."""
+    try:
+        return tensor._version
+    except RuntimeError:  # "Inference tensors do not track version counter"
+        return None
+
+
+# one entry per live edge_index tensor: (weak reference, version, num_nodes, structure, snapshot); the
+# snapshot (a copy of the indices) is kept only for inference tensors, whose edits cannot be detected
+_CACHE: dict[int, tuple] = {}
 _LAST: list = [None]  # the last entry, also matched by content when the same graph is re-collated
+
+
+def _same(entry: tuple, edge_index: Tensor, num_nodes: int) -> bool:
+    ref, version, nodes, _, snapshot = entry
+    if nodes != num_nodes:
+        return False
+    if snapshot is not None:
+        return snapshot.shape == edge_index.shape and snapshot.device == edge_index.device \
+            and torch.equal(snapshot, edge_index)
+    tensor = ref()
+    if tensor is None or tensor_version(tensor) != version:
+        return False
+    if tensor is edge_index:
+        return True
+    return tensor.shape == edge_index.shape and tensor.device == edge_index.device and torch.equal(tensor, edge_index)
 
 
 def csr_graph(edge_index: Tensor, num_nodes: int) -> CSRGraph:
@@ -70,24 +94,20 @@ def csr_graph(edge_index: Tensor, num_nodes: int) -> CSRGraph:
 
     The cache is keyed by the tensor's identity (and its in-place version counter); a different
     tensor with the same content as the last graph (a data loader collating the same graph anew
-    every step) is recognised by one O(|E|) comparison. Entries die with their tensors.
+    every step) is recognised by one O(|E|) comparison, as is an inference tensor (no version
+    counter). Entries die with their tensors.
     """
     key = id(edge_index)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is edge_index and hit[1] == edge_index._version and hit[2] == num_nodes:
+    if hit is not None and hit[0]() is edge_index and _same(hit, edge_index, num_nodes):
         return hit[3]
     last = _LAST[0]
-    graph = None
-    if last is not None:
-        ref, version, nodes, cached = last
-        tensor = ref()
-        if (tensor is not None and nodes == num_nodes and tensor._version == version
-                and tensor.shape == edge_index.shape and tensor.device == edge_index.device
-                and torch.equal(tensor, edge_index)):
-            graph = cached
+    graph = last[3] if last is not None and _same(last, edge_index, num_nodes) else None
     if graph is None:
         graph = CSRGraph.build(edge_index, num_nodes)
-    entry = (weakref.ref(edge_index, lambda _, key=key: _CACHE.pop(key, None)), edge_index._version, num_nodes, graph)
+    version = tensor_version(edge_index)
+    snapshot = edge_index.clone() if version is None else None
+    entry = (weakref.ref(edge_index, lambda _, key=key: _CACHE.pop(key, None)), version, num_nodes, graph, snapshot)
     _CACHE[key] = entry
     _LAST[0] = entry
     return graph
@@ -114,14 +134,13 @@ def sample_csr(graph: CSRGraph, sample_size: int, generator: Optional[torch.Gene
     picks = slots.expand(graph.num_nodes, k).clone()  # rows with at most k edges keep offsets 0..d-1
     big = degree > k
     if bool(big.any()):
-        floyd = torch.empty_like(picks)
-        for s in range(k):
-            j = degree - k + s
-            t = (torch.rand(graph.num_nodes, dtype=torch.float64, generator=generator, device=device) * (j + 1)).long()
-            t = torch.minimum(t, j)
-            if s:
-                t = torch.where((floyd[:, :s] == t.unsqueeze(1)).any(dim=1), j, t)
-            floyd[:, s] = t
+        # t_s ~ U{0..j_s}, j_s = d - k + s, all drawn at once; then taken in turn, j_s on a repeat
+        j = degree.unsqueeze(1) - k + slots
+        floyd = torch.minimum((torch.rand(graph.num_nodes, k, dtype=torch.float64, generator=generator,
+                                          device=device) * (j + 1)).long(), j)
+        for s in range(1, k):
+            repeat = (floyd[:, :s] == floyd[:, s:s + 1]).any(dim=1)
+            floyd[:, s] = torch.where(repeat, j[:, s], floyd[:, s])
         picks = torch.where(big.unsqueeze(1), floyd, picks)
     count = degree.clamp(max=k)
     position = (graph.rowptr[:-1].unsqueeze(1) + picks)[slots < count.unsqueeze(1)]

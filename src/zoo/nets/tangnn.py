@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_mean_pool
 
 from zoo.nets.neighbor_sampling import Neighbourhood, check_graph, neighbourhood
+from zoo.nets.sparse_dropout import sparse_input_dropout
 from zoo.nets.top_m_attention import TopMAttention
 
 __all__ = ["TANGNNLayer", "TANGNN", "COMBINES", "POOLS", "glorot_"]
@@ -282,7 +283,9 @@ class TANGNN(nn.Module):
         check_graph(x, edge_index)
         h, outputs = x.float(), []
         for i, layer in enumerate(self.layers):
-            h = F.dropout(h, p=self.dropout, training=self.training)
+            # the input's dropout draws only for its non-zeros (same distribution as F.dropout)
+            drop = sparse_input_dropout if i == 0 else F.dropout
+            h = drop(h, p=self.dropout, training=self.training)
             h = layer(h, edge_index, edge_attr, batch)
             if self.norms is not None:
                 h = self.norms[i](h)
