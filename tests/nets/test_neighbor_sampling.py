@@ -142,10 +142,12 @@ def cora():
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(hidden_channels=512, num_layers=3, top_m=30, lc=True, dropout=0.8, combine="gate", root_weight=False),
-    dict(hidden_channels=64, num_layers=2, top_m=30, lc=True, dropout=0.6, root_weight=False),
-    dict(hidden_channels=32, num_layers=2, top_m=20, heads=2),
-], ids=["tangnn_cora", "tangnn_concat_cora", "root_weight_2_heads"])
+    pytest.param(dict(hidden_channels=512, num_layers=3, top_m=30, lc=True, dropout=0.8, combine="gate",
+                      root_weight=False), marks=pytest.mark.slow, id="tangnn_cora"),
+    pytest.param(dict(hidden_channels=64, num_layers=2, top_m=30, lc=True, dropout=0.6, root_weight=False),
+                 id="tangnn_concat_cora"),
+    pytest.param(dict(hidden_channels=32, num_layers=2, top_m=20, heads=2), id="root_weight_2_heads"),
+])
 def test_eval_outputs_equal_the_previous_implementation_on_cora(cora, kwargs):
     torch.manual_seed(0)
     net = TANGNN(in_channels=cora.num_features, out_channels=7, **kwargs).eval()
