@@ -180,12 +180,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    rows = layer_rows(args.sizes, args.repeats, args.large_repeats)
+    rows = []
+
+    def save(new_rows):  # after every setting, so a long run that is stopped keeps what it measured
+        rows.extend(dict(row, setting=f"{row['setting']}, {args.threads} threads") for row in new_rows)
+        print("wrote", write_results(args.out, rows), flush=True)
+
+    for n in args.sizes:
+        save(layer_rows([n], args.repeats, args.large_repeats))
     if not args.skip_cora:
-        rows += cora_rows(args.repeats)
-    for row in rows:
-        row["setting"] = f"{row['setting']}, {args.threads} threads"
-    print("wrote", write_results(args.out, rows))
+        save(cora_rows(args.repeats))
 
 
 if __name__ == "__main__":
