@@ -113,8 +113,7 @@ def test_bad_input_raises_with_the_value():
 
 @pytest.mark.parametrize("kwargs,key", [
     (dict(num_layers=0), "num_layers"), (dict(pool="max"), "pool"), (dict(sample_size=0), "sample_size"),
-    (dict(aggregation="mean"), "aggregation"), (dict(attention_input="output"), "attention_input"),
-    (dict(per_head_selection=1), "per_head_selection"),
+    (dict(combine="sum"), "combine"),
 ])
 def test_bad_arguments_raise(kwargs, key):
     with pytest.raises(ValueError, match=key):
@@ -131,61 +130,9 @@ def test_without_root_weight_the_vertex_joins_its_neighbourhood_mean():
     assert layer.lin_root is None
 
 
-def test_gcn_aggregation_equals_gcnconv_and_differs_from_sage():
-    from torch_geometric.nn import GCNConv
-
-    x, edge_index = _graph()
-    edge_index = torch.cat([edge_index, torch.tensor([[4], [4]])], dim=1)  # an existing self loop
-    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, root_weight=False,
-                        aggregation="gcn").eval()
-    conv = GCNConv(10, 4)
-    with torch.no_grad():
-        conv.lin.weight.copy_(layer.lin_neigh.weight)
-        conv.bias.copy_(layer.lin_neigh.bias)
-    assert torch.allclose(layer.lin_neigh(layer.aggregate(x, edge_index)), conv(x, edge_index), atol=1e-5)
-    sage = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, root_weight=False).eval()
-    assert not torch.allclose(layer.aggregate(x, edge_index), sage.aggregate(x, edge_index), atol=1e-3)
-    assert "aggregation=gcn" in repr(layer)
-    # the net passes the option to every layer; isolated vertices keep their own (self-loop) features
-    net = _net(aggregation="gcn")
-    assert all(layer.aggregation == "gcn" for layer in net.layers)
-    assert torch.allclose(layer.aggregate(x, torch.empty(2, 0, dtype=torch.long)), x)
-
-
-def test_gcn_aggregation_samples_neighbours_in_training_only():
-    x, edge_index = _graph(e=300)
-    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=2, aggregation="gcn")
-    torch.manual_seed(0)
-    trained = layer.train().aggregate(x, edge_index)
-    assert not torch.allclose(trained, layer.eval().aggregate(x, edge_index), atol=1e-3)
-    assert torch.allclose(layer.aggregate(x, edge_index), layer.aggregate(x, edge_index))
-
-
-def test_gat_aggregation_is_gatconv_over_the_neighbourhood():
-    x, edge_index = _graph()
-    layer = TANGNNLayer(in_channels=10, out_channels=8, top_m=3, heads=4, sample_size=None, root_weight=False,
-                        aggregation="gat").eval()
-    assert layer.lin_neigh is None and layer.gat.heads == 4 and layer.gat.out_channels == 2
-    expected = layer.lin_mix(torch.cat([layer.gat(x, edge_index), layer.attention(x)], dim=-1))
-    assert torch.allclose(layer(x, edge_index), expected, atol=1e-6)
-    with pytest.raises(ValueError, match="divisible by heads"):
-        TANGNNLayer(in_channels=10, out_channels=6, heads=4, aggregation="gat")
-    with pytest.raises(ValueError, match="gat"):
-        layer.aggregate(x, edge_index)
-
-
-def test_gat_aggregation_trains_every_parameter_with_edge_features():
-    net = _net(aggregation="gat", heads=2, edge_dim=4, lc=True)
-    x, edge_index = _graph()
-    net(x, edge_index, torch.randn(edge_index.size(1), 4)).sum().backward()
-    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing, missing
-
-
 def test_gate_combine_starts_as_the_neighbourhood_branch_and_learns_the_gate():
     x, edge_index = _graph()
-    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, aggregation="gcn",
-                        combine="gate")
+    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, sample_size=None, combine="gate")
     assert layer.lin_mix is None and torch.equal(layer.gate, torch.zeros(4))
     neigh = layer.lin_neigh(layer.aggregate(x, edge_index)) + layer.lin_root(x)
     out = layer(x, edge_index)
@@ -216,25 +163,3 @@ def test_attention_off_is_the_neighbourhood_part_alone():
     assert all(lay.attention is None for lay in net.layers)
     net(x, edge_index).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
-
-
-def test_attention_on_the_neighbourhood_output():
-    x, edge_index = _graph()
-    layer = TANGNNLayer(in_channels=10, out_channels=4, top_m=3, heads=2, sample_size=None, combine="gate",
-                        attention_input="neighbourhood", per_head_selection=True).eval()
-    assert layer.attention.in_channels == 4 and layer.attention.a.shape == (2, 4)
-    with torch.no_grad():
-        layer.gate.fill_(0.5)
-    neigh = layer.lin_neigh(layer.aggregate(x, edge_index)) + layer.lin_root(x)
-    assert torch.allclose(layer(x, edge_index), neigh + 0.5 * layer.attention(neigh), atol=1e-6)
-    # the net passes both options to every layer, trains every parameter and stays equivariant
-    net = _net(heads=2, attention_input="neighbourhood", per_head_selection=True, lc=True)
-    assert all(lay.attention_input == "neighbourhood" and lay.attention.per_head_selection for lay in net.layers)
-    net(x, edge_index).sum().backward()
-    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing, missing
-    net.eval()
-    perm = torch.randperm(30)
-    inverse = torch.empty_like(perm)
-    inverse[perm] = torch.arange(30)
-    assert torch.allclose(net(x, edge_index)[perm], net(x[perm], inverse[edge_index]), atol=1e-5)

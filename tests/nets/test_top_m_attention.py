@@ -67,16 +67,6 @@ def test_gradient_reaches_a_and_a_learns():
     assert not torch.allclose(layer.a, before)
 
 
-def test_orthogonal_a_ignores_the_mean_direction():
-    layer = _layer(orthogonal_a=True)
-    x = torch.randn(25, 8) + 5.0
-    a = layer.auxiliary_vector(x)
-    mean = torch.nn.functional.normalize(x.mean(0), dim=0)
-    assert abs(float((a @ mean).detach())) < 1e-5
-    layer(x).sum().backward()
-    assert layer.a.grad.abs().sum() > 0
-
-
 def test_candidate_sampling_in_training_only():
     layer = _layer(top_m=2, num_candidates=5)
     x = torch.randn(100, 8)
@@ -96,59 +86,9 @@ def test_batched_graphs_attend_within_their_graph():
     assert torch.allclose(joint[5:], layer(x2), atol=1e-5)
 
 
-def test_per_head_selection_shapes_and_each_head_picks_its_own_vertices():
-    layer = _layer(top_m=2, per_head_selection=True)
-    assert layer.a.shape == (3, 8)
-    assert repr(layer) == "TopMAttention(8, 12, top_m=2, heads=3, per_head_selection=True)"
-    x = torch.randn(30, 8)
-    with torch.no_grad():
-        for k, rows in enumerate([[1, 4], [9, 20], [5, 29]]):
-            x[rows] = layer.a[k] * torch.tensor([[1.0], [2.0]])  # cosine 1 with head k's vector
-    assert layer.scores(x).shape == (30, 3)
-    for k, rows in enumerate([[1, 4], [9, 20], [5, 29]]):
-        index, _, _, _ = layer.select(x, head=k)
-        assert sorted(index.tolist()) == rows
-    out = layer(x)
-    assert out.shape == (30, 12) and torch.isfinite(out).all()
-    with pytest.raises(ValueError, match="head"):
-        layer.select(x)  # per-head selection needs the head index
-    sampled = _layer(top_m=2, num_candidates=5, per_head_selection=True).train()
-    x = torch.randn(100, 8)
-    index, *_ = sampled.select(x, head=1, all_scores=sampled.scores(x), generator=torch.Generator().manual_seed(0))
-    assert index.numel() == 2 and sampled(x).shape == (100, 12)
-
-
-def test_per_head_selection_with_one_head_equals_the_shared_vector():
-    shared = _layer(heads=1)
-    per_head = _layer(heads=1, per_head_selection=True)
-    per_head.load_state_dict({k: v.view_as(per_head.state_dict()[k]) for k, v in shared.state_dict().items()})
-    x = torch.randn(40, 8)
-    assert torch.allclose(per_head(x), shared(x), atol=1e-6)
-    batch = torch.tensor([0] * 15 + [1] * 25)
-    assert torch.allclose(per_head(x, batch), shared(x, batch), atol=1e-6)
-
-
-def test_per_head_selection_gradient_reaches_every_head_vector_and_is_equivariant():
-    x = torch.randn(50, 8)
-    for orthogonal_a in (False, True):
-        layer = _layer(per_head_selection=True, orthogonal_a=orthogonal_a)
-        layer(x).pow(2).sum().backward()
-        assert (layer.a.grad.abs().sum(dim=1) > 0).all()  # every head's vector learns
-    mean = torch.nn.functional.normalize(x.mean(0), dim=0)
-    assert (layer.auxiliary_vector(x) @ mean).abs().max() < 1e-5  # each row orthogonal to the mean
-    layer = _layer(per_head_selection=True)
-    layer.eval()
-    perm = torch.randperm(50)
-    assert torch.allclose(layer(x)[perm], layer(x[perm]), atol=1e-5)
-    batch = torch.tensor([0] * 20 + [1] * 30)
-    joint = layer(x, batch)
-    assert torch.allclose(joint[:20], layer(x[:20]), atol=1e-5)
-    assert torch.allclose(joint[20:], layer(x[20:]), atol=1e-5)
-
-
 @pytest.mark.parametrize("kwargs,key", [
     (dict(top_m=0), "top_m"), (dict(heads=5), "heads"), (dict(num_candidates=2), "num_candidates"),
-    (dict(dropout=1.5), "dropout"), (dict(per_head_selection="yes"), "per_head_selection"),
+    (dict(dropout=1.5), "dropout"),
 ])
 def test_bad_arguments_raise(kwargs, key):
     with pytest.raises(ValueError, match=key):

@@ -5,7 +5,9 @@
 * GAT: "Graph Attention Networks" (Velickovic et al., 2018), https://arxiv.org/abs/1710.10903
 
 Both take ``(x, edge_index)`` and return class logits, the interface every node-classification
-net in the zoo shares; ``embed`` returns the last hidden representation (for t-SNE plots).
+net in the zoo shares; ``embed`` returns the last hidden representation (for t-SNE plots). Dropout
+on the input draws only for its non-zero entries (:func:`~zoo.nets.sparse_dropout.sparse_input_dropout`,
+the same distribution as ``F.dropout``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv
+
+from zoo.nets.sparse_dropout import sparse_input_dropout
 
 __all__ = ["GCN", "GAT"]
 
@@ -53,7 +57,7 @@ class GCN(nn.Module):
         self.conv2.reset_parameters()
 
     def embed(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = sparse_input_dropout(x, p=self.dropout, training=self.training)
         return F.relu(self.conv1(x, edge_index))
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
@@ -116,7 +120,7 @@ class GAT(nn.Module):
         self.conv2.reset_parameters()
 
     def embed(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = sparse_input_dropout(x, p=self.dropout, training=self.training)
         return F.elu(self.conv1(x, edge_index))
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:

@@ -3,9 +3,7 @@ r"""TANGNN: neighbourhood aggregation plus top-m attention, per layer; stacked, 
 "TANGNN: a Concise, Scalable and Effective Graph Neural Networks with Top-m Attention Mechanism
 for Graph Representation Learning" (Jiawei E et al., 2024), https://arxiv.org/abs/2411.15458
 Neighbourhood part: GraphSAGE, "Inductive Representation Learning on Large Graphs"
-(Hamilton et al., 2017), https://arxiv.org/abs/1706.02216 (the paper's, ``aggregation="sage"``), or
-GCN's symmetric normalisation, "Semi-Supervised Classification with Graph Convolutional Networks"
-(Kipf and Welling, 2017), https://arxiv.org/abs/1609.02907 (``aggregation="gcn"``).
+(Hamilton et al., 2017), https://arxiv.org/abs/1706.02216.
 
 The net maps ``(x, edge_index)`` to one output row per vertex (class logits, or an embedding for
 link prediction), or per graph with ``pool`` set; ``embed`` returns the vertex representations
@@ -19,16 +17,15 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, global_add_pool, global_mean_pool
+from torch_geometric.nn import global_add_pool, global_mean_pool
 
-from zoo.nets.neighbor_sampling import check_graph, sample_neighbors
+from zoo.nets.neighbor_sampling import Neighbourhood, check_graph, neighbourhood
+from zoo.nets.sparse_dropout import sparse_input_dropout
 from zoo.nets.top_m_attention import TopMAttention
 
-__all__ = ["TANGNNLayer", "TANGNN", "AGGREGATIONS", "ATTENTION_INPUTS", "COMBINES", "POOLS", "glorot_"]
+__all__ = ["TANGNNLayer", "TANGNN", "COMBINES", "POOLS", "glorot_"]
 
-AGGREGATIONS = ("sage", "gcn", "gat")
 COMBINES = ("concat", "gate")
-ATTENTION_INPUTS = ("input", "neighbourhood")
 POOLS = ("mean", "add")
 
 
@@ -52,22 +49,10 @@ class TANGNNLayer(nn.Module):
 
     :math:`S(i)` holds at most ``sample_size`` neighbours drawn uniformly without replacement in
     training (all neighbours in evaluation, so predictions are deterministic); the edge term is
-    present only with ``edge_dim``. A vertex without neighbours aggregates zero.
-
-    With ``aggregation="gcn"`` the mean is replaced by GCN's symmetric normalisation over the
-    (sampled) neighbourhood plus a self loop, :math:`\hat S(i) = S(i) \cup \{i\}` (existing self
-    loops are replaced by one), so that without sampling, edge features and ``root_weight`` the
-    branch equals PyG's ``GCNConv``:
-
-    .. math::
-        h_i^{\mathcal{N}} = W_{neigh} \sum_{j \in \hat S(i)} \frac{h_j + W_e e_{ji}}
-            {\sqrt{\hat d_i \hat d_j}}, \qquad \hat d_i = |\hat S(i)|
-
-    (:math:`\hat d_j` is the in-degree of :math:`j` in the same sampled graph, at least 1).
-    With ``aggregation="gat"`` the branch is PyG's ``GATConv`` (Velickovic et al., 2018,
-    https://arxiv.org/abs/1710.10903) over the (sampled) neighbourhood with self loops, ``heads``
-    heads of ``out_channels / heads`` channels concatenated, ``attention_dropout`` on its
-    coefficients and the edge features (``edge_dim``) in its scores.
+    present only with ``edge_dim``. A vertex without neighbours aggregates zero. The graph's
+    compressed rows are built once per ``edge_index`` and reused (see
+    :func:`~zoo.nets.neighbor_sampling.neighbourhood`); a training step samples in
+    :math:`O(|V|\,k^2)` and aggregates with one sparse product of :math:`O(|E'|\,F)`.
 
     With ``combine="gate"`` the two branches are added instead, the attention scaled per channel by
     a learnable gate :math:`\gamma` that starts at zero (the layer starts as its neighbourhood part
@@ -75,13 +60,6 @@ class TANGNNLayer(nn.Module):
 
     .. math::
         h_i' = h_i^{\mathcal{N}} + \gamma \odot \mathrm{TopMAttention}(h)_i
-
-    With ``attention_input="neighbourhood"`` the top-m attention reads the neighbourhood output
-    instead of the layer input (the two branches in sequence rather than in parallel; keys, values
-    and scores then come from smoothed, already mixed representations), e.g. with ``combine="gate"``:
-
-    .. math::
-        h_i' = h_i^{\mathcal{N}} + \gamma \odot \mathrm{TopMAttention}(h^{\mathcal{N}})_i
 
     Args:
         in_channels (int): input feature size.
@@ -93,21 +71,12 @@ class TANGNNLayer(nn.Module):
         attention_dropout (float, optional): dropout on attention weights (default: ``0.0``).
         num_candidates (int, optional): random candidate-set size for the top-m in training
             (default: ``None``: every vertex).
-        orthogonal_a (bool, optional): keep ``a`` orthogonal to the mean feature (default: ``False``).
-        per_head_selection (bool, optional): one auxiliary vector and top-m set per attention head,
-            see :class:`~zoo.nets.top_m_attention.TopMAttention` (default: ``False``).
         edge_dim (int, optional): edge feature size; ``None`` ignores edge features (default: ``None``).
         root_weight (bool, optional): GraphSAGE's separate :math:`W_{root} h_i` term; with ``False``
             the vertex is averaged with its sampled neighbours instead (:math:`S(i) \cup \{i\}`,
-            PyG ``SAGEConv(root_weight=False)`` plus a self loop); with ``aggregation="gcn"`` it adds
-            :math:`W_{root} h_i` on top of the self loop (default: ``True``).
-        aggregation (str, optional): neighbourhood aggregation, ``"sage"`` (the paper's mean),
-            ``"gcn"`` (symmetric normalisation with self loops) or ``"gat"`` (graph attention)
-            (default: ``"sage"``).
+            PyG ``SAGEConv(root_weight=False)`` plus a self loop) (default: ``True``).
         combine (str, optional): ``"concat"`` (the paper's concatenation and linear map) or
             ``"gate"`` (sum with a zero-initialised per-channel gate on the attention) (default: ``"concat"``).
-        attention_input (str, optional): what the top-m attention reads, ``"input"`` (the layer input,
-            the paper's) or ``"neighbourhood"`` (the neighbourhood branch's output) (default: ``"input"``).
         attention (bool, optional): build the top-m attention branch; ``False`` is the ablation that
             replaces its output by zeros (``concat``: :math:`W_{mix} [h^{\mathcal{N}} \Vert 0]`; ``gate``:
             :math:`h^{\mathcal{N}}` alone, without a gate parameter) (default: ``True``).
@@ -128,44 +97,28 @@ class TANGNNLayer(nn.Module):
         sample_size: Optional[int] = 5,
         attention_dropout: float = 0.0,
         num_candidates: Optional[int] = None,
-        orthogonal_a: bool = False,
-        per_head_selection: bool = False,
         edge_dim: Optional[int] = None,
         root_weight: bool = True,
-        aggregation: str = "sage",
         combine: str = "concat",
-        attention_input: str = "input",
         attention: bool = True,
     ) -> None:
         super().__init__()
-        if attention_input not in ATTENTION_INPUTS:
-            raise ValueError(f"attention_input={attention_input!r}; expected one of {list(ATTENTION_INPUTS)}")
-        self.attention_input = attention_input
         if combine not in COMBINES:
             raise ValueError(f"combine={combine!r}; expected one of {list(COMBINES)}")
         self.combine = combine
         if sample_size is not None and sample_size < 1:
             raise ValueError(f"sample_size={sample_size}; expected None (all neighbours) or an integer >= 1")
-        if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation={aggregation!r}; expected one of {list(AGGREGATIONS)}")
-        self.aggregation = aggregation
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.sample_size = sample_size
         self.edge_dim = edge_dim
         self.root_weight = root_weight
-        gat = aggregation == "gat"
-        if gat and out_channels % heads != 0:
-            raise ValueError(f"out_channels={out_channels} must be divisible by heads={heads} for aggregation='gat'")
-        self.lin_neigh = nn.Linear(in_channels, out_channels) if not gat else None
-        self.gat = GATConv(in_channels, out_channels // heads, heads=heads, dropout=attention_dropout,
-                           edge_dim=edge_dim) if gat else None
+        self.lin_neigh = nn.Linear(in_channels, out_channels)
         self.lin_root = nn.Linear(in_channels, out_channels, bias=False) if root_weight else None
-        self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None and not gat else None
+        self.lin_edge = nn.Linear(edge_dim, in_channels) if edge_dim is not None else None
         self.attention = TopMAttention(
-            in_channels=in_channels if attention_input == "input" else out_channels, out_channels=out_channels,
-            top_m=top_m, heads=heads, dropout=attention_dropout, num_candidates=num_candidates,
-            orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
+            in_channels=in_channels, out_channels=out_channels, top_m=top_m, heads=heads,
+            dropout=attention_dropout, num_candidates=num_candidates,
         ) if attention else None
         self.lin_mix = nn.Linear(2 * out_channels, out_channels) if combine == "concat" else None
         # without the attention branch a gate would scale zeros: the ablated gated layer is h_N alone
@@ -176,62 +129,32 @@ class TANGNNLayer(nn.Module):
         for lin in (self.lin_neigh, self.lin_root, self.lin_edge, self.lin_mix):
             if lin is not None:
                 glorot_(lin)
-        if self.gat is not None:
-            self.gat.reset_parameters()
         if self.gate is not None:
             nn.init.zeros_(self.gate)
         if self.attention is not None:
             self.attention.reset_parameters()
 
-    def sample(self, edge_index: Tensor, num_nodes: int, edge_attr: Optional[Tensor] = None
-               ) -> tuple[Tensor, Optional[Tensor]]:
+    def neighbourhood(self, edge_index: Tensor, num_nodes: int) -> Neighbourhood:
         """At most ``sample_size`` in-neighbours per vertex in training; every edge in evaluation."""
-        if self.training and self.sample_size is not None:
-            kept = sample_neighbors(edge_index, num_nodes, self.sample_size)
-            edge_index = edge_index[:, kept]
-            edge_attr = edge_attr[kept] if edge_attr is not None else None
-        return edge_index, edge_attr
+        sample = self.sample_size if self.training else None
+        return neighbourhood(edge_index, num_nodes, sample, self_loops=not self.root_weight)
 
     def aggregate(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None) -> Tensor:
-        """Mean (``sage``) or symmetrically normalised sum (``gcn``) over (sampled) in-neighbours, as a
-        sparse product: memory O(|E| + |V| F), not O(|E| F)."""
-        if self.aggregation == "gat":
-            raise ValueError("aggregate() is the linear aggregation of 'sage' and 'gcn'; 'gat' has none")
-        num_nodes = x.size(0)
-        edge_index, edge_attr = self.sample(edge_index, num_nodes, edge_attr)
-        gcn = self.aggregation == "gcn"
-        if gcn:  # exactly one self loop per vertex, as GCNConv's add_remaining_self_loops
-            keep = edge_index[0] != edge_index[1]
-            edge_index = edge_index[:, keep]
-            edge_attr = edge_attr[keep] if edge_attr is not None else None
-        if gcn or not self.root_weight:  # the vertex joins its own (sampled) neighbourhood
-            loops = torch.arange(num_nodes, device=x.device)
-            edge_index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
-            if edge_attr is not None:
-                edge_attr = torch.cat([edge_attr, edge_attr.new_zeros(num_nodes, edge_attr.size(1))])
-        source, target = edge_index
-        degree = torch.bincount(target, minlength=num_nodes).clamp(min=1).to(x.dtype)
-        if gcn:
-            inv_sqrt = degree.rsqrt()
-            weight = inv_sqrt[source] * inv_sqrt[target]
-        else:
-            weight = (1.0 / degree)[target]
-        adjacency = torch.sparse_coo_tensor(
-            torch.stack([target, source]), weight, (num_nodes, num_nodes), check_invariants=False
-        )
-        out = torch.sparse.mm(adjacency, x)
+        """Mean over (sampled) in-neighbours, as a sparse product: memory O(|E| + |V| F), not O(|E| F)."""
+        hood = self.neighbourhood(edge_index, x.size(0))
+        out = hood.aggregate(x)
         if self.lin_edge is not None and edge_attr is not None:
-            edge_term = self.lin_edge(edge_attr.to(x.dtype)) * weight.unsqueeze(-1)
+            edge_id, target, weight = hood.edges(edge_index)
+            edge_attr = edge_attr if edge_id is None else edge_attr[edge_id]
+            if hood.self_loops:  # the self loop carries a zero edge feature
+                edge_attr = torch.cat([edge_attr, edge_attr.new_zeros(x.size(0), edge_attr.size(1))])
+            edge_term = self.lin_edge(edge_attr.to(x.dtype)) * weight.to(x.dtype).unsqueeze(-1)
             out = out.index_add(0, target, edge_term)
         return out
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
                 batch: Optional[Tensor] = None) -> Tensor:
-        if self.gat is not None:
-            edge_index, edge_attr = self.sample(edge_index, x.size(0), edge_attr)
-            neigh = self.gat(x, edge_index, edge_attr.to(x.dtype) if edge_attr is not None else None)
-        else:
-            neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
+        neigh = self.lin_neigh(self.aggregate(x, edge_index, edge_attr))
         if self.lin_root is not None:
             neigh = neigh + self.lin_root(x)
         if self.attention is None:  # ablation: the branch contributes zeros
@@ -239,7 +162,7 @@ class TANGNNLayer(nn.Module):
                 return neigh
             attended = neigh.new_zeros(neigh.shape)
         else:
-            attended = self.attention(x if self.attention_input == "input" else neigh, batch)
+            attended = self.attention(x, batch)
         if self.gate is not None:
             return neigh + self.gate * attended
         return self.lin_mix(torch.cat([neigh, attended], dim=-1))
@@ -248,7 +171,7 @@ class TANGNNLayer(nn.Module):
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
             f"top_m={self.attention.top_m if self.attention is not None else None}, "
-            f"sample_size={self.sample_size}, aggregation={self.aggregation})"
+            f"sample_size={self.sample_size})"
         )
 
 
@@ -276,23 +199,15 @@ class TANGNN(nn.Module):
         dropout (float, optional): dropout before every layer and the head (default: ``0.3``).
         attention_dropout (float, optional): dropout on attention weights (default: ``0.0``).
         num_candidates (int, optional): random top-m candidate set size in training (default: ``None``).
-        orthogonal_a (bool, optional): keep ``a`` orthogonal to the mean feature (default: ``False``).
-        per_head_selection (bool, optional): one top-m set per attention head, see :class:`TANGNNLayer`
-            (default: ``False``).
         lc (bool, optional): concatenate every layer's output before the head (default: ``False``).
         edge_dim (int, optional): edge feature size used in aggregation (default: ``None``).
         pool (str, optional): ``None``, ``"mean"`` or ``"add"`` graph pooling (default: ``None``).
         batch_norm (bool, optional): batch-normalise every layer's output (default: ``False``).
         root_weight (bool, optional): see :class:`TANGNNLayer` (default: ``True``).
-        aggregation (str, optional): ``"sage"`` (the paper's), ``"gcn"`` or ``"gat"``, see :class:`TANGNNLayer`
-            (default: ``"sage"``).
         combine (str, optional): ``"concat"`` (the paper's) or ``"gate"``, see :class:`TANGNNLayer`
             (default: ``"concat"``).
-        attention_input (str, optional): ``"input"`` (the paper's) or ``"neighbourhood"``, see
-            :class:`TANGNNLayer` (default: ``"input"``).
         attention (bool, optional): ``False`` drops the top-m attention branch of every layer (ablation),
             see :class:`TANGNNLayer` (default: ``True``).
-        check_input (bool, optional): validate ``x`` and ``edge_index`` on every call (default: ``True``).
 
     Shapes:
         - **input:** :math:`(|V|, F_{in})`, :math:`(2, |E|)`, optional :math:`(|E|, D)`, :math:`(|V|)`
@@ -312,18 +227,13 @@ class TANGNN(nn.Module):
         dropout: float = 0.3,
         attention_dropout: float = 0.0,
         num_candidates: Optional[int] = None,
-        orthogonal_a: bool = False,
-        per_head_selection: bool = False,
         lc: bool = False,
         edge_dim: Optional[int] = None,
         pool: Optional[str] = None,
         batch_norm: bool = False,
         root_weight: bool = True,
-        aggregation: str = "sage",
         combine: str = "concat",
-        attention_input: str = "input",
         attention: bool = True,
-        check_input: bool = True,
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -339,14 +249,12 @@ class TANGNN(nn.Module):
         self.dropout = dropout
         self.lc = lc
         self.pool = pool
-        self.check_input = check_input
         self.layers = nn.ModuleList(
             TANGNNLayer(
                 in_channels=in_channels if i == 0 else hidden_channels, out_channels=hidden_channels,
                 top_m=top_m, heads=heads, sample_size=sample_size, attention_dropout=attention_dropout,
-                num_candidates=num_candidates, orthogonal_a=orthogonal_a, per_head_selection=per_head_selection,
-                edge_dim=edge_dim, root_weight=root_weight, aggregation=aggregation, combine=combine,
-                attention_input=attention_input, attention=attention,
+                num_candidates=num_candidates, edge_dim=edge_dim, root_weight=root_weight, combine=combine,
+                attention=attention,
             )
             for i in range(num_layers)
         )
@@ -372,11 +280,12 @@ class TANGNN(nn.Module):
     def embed(self, x: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor] = None,
               batch: Optional[Tensor] = None) -> Tensor:
         """Vertex representations before the head (LC: every layer's output concatenated)."""
-        if self.check_input:
-            check_graph(x, edge_index)
+        check_graph(x, edge_index)
         h, outputs = x.float(), []
         for i, layer in enumerate(self.layers):
-            h = F.dropout(h, p=self.dropout, training=self.training)
+            # the input's dropout draws only for its non-zeros (same distribution as F.dropout)
+            drop = sparse_input_dropout if i == 0 else F.dropout
+            h = drop(h, p=self.dropout, training=self.training)
             h = layer(h, edge_index, edge_attr, batch)
             if self.norms is not None:
                 h = self.norms[i](h)

@@ -40,22 +40,6 @@ class TopMAttention(nn.Module):
     :math:`O(|V|\,m\,d)`: no :math:`|V| \times |V|` matrix is ever formed. (The authors' code tiles the
     m vectors and runs a full :math:`|V| \times |V|` attention; this layer does not.)
 
-    With ``orthogonal_a=True`` the score uses :math:`a` projected orthogonally to the normalised mean
-    feature :math:`\bar h` (the update the authors' code defines),
-    :math:`a_\perp = a - (a^\top \bar h)\,\bar h`, so vertices are ranked by how they differ from
-    the average vertex rather than by the common direction every vertex shares.
-
-    With ``per_head_selection=True`` every head :math:`k` has its own auxiliary vector :math:`a^k`
-    and selects its own top-m set :math:`\mathcal{T}^k` (with the single :math:`a` every vertex of a
-    graph attends over the same m keys, one global context; per head, K different ones):
-
-    .. math::
-        s_j^k = \frac{h_j^\top a^k}{\lVert h_j\rVert\,\lVert a^k\rVert}, \qquad
-        o_i = W_o \big\Vert_{k=1}^{K} \sum_{j \in \mathcal{T}^k} \alpha_{ij}^{k}\,
-            \sigma(s_j^k)\, W_v^{k} h_j
-
-    (still :math:`O(|V|\,m\,d)`: each head's :math:`d / K` channels attend over its own m keys).
-
     With ``num_candidates`` set, training draws that many random vertices per forward pass and
     takes the top-m among them (the paper's sampling on large graphs); evaluation ranks all vertices.
     With a ``batch`` vector (many graphs in one batch) the top-m is taken per graph and vertices
@@ -69,10 +53,6 @@ class TopMAttention(nn.Module):
         dropout (float, optional): dropout on the attention weights (default: ``0.0``).
         num_candidates (int, optional): size of the random candidate set in training; ``None``
             ranks every vertex (default: ``None``).
-        orthogonal_a (bool, optional): project :math:`a` orthogonally to the mean feature
-            (default: ``False``).
-        per_head_selection (bool, optional): one auxiliary vector and one top-m set per head
-            (default: ``False``: the paper's single :math:`a`).
 
     Shapes:
         - **input:** node features :math:`(|V|, F_{in})`, optional batch vector :math:`(|V|)`
@@ -88,8 +68,6 @@ class TopMAttention(nn.Module):
         heads: int = 1,
         dropout: float = 0.0,
         num_candidates: Optional[int] = None,
-        orthogonal_a: bool = False,
-        per_head_selection: bool = False,
     ) -> None:
         super().__init__()
         if top_m < 1:
@@ -104,8 +82,6 @@ class TopMAttention(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout}; expected a value in [0, 1)")
-        if not isinstance(per_head_selection, bool):
-            raise ValueError(f"per_head_selection={per_head_selection!r}; expected true or false")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.top_m = top_m
@@ -113,10 +89,7 @@ class TopMAttention(nn.Module):
         self.head_dim = out_channels // heads
         self.dropout = dropout
         self.num_candidates = num_candidates
-        self.orthogonal_a = orthogonal_a
-        self.per_head_selection = per_head_selection
-        # (F,) shared by every head (the paper's), or (K, F): one row per head
-        self.a = nn.Parameter(torch.empty(heads, in_channels) if per_head_selection else torch.empty(in_channels))
+        self.a = nn.Parameter(torch.empty(in_channels))
         self.lin_q = nn.Linear(in_channels, out_channels, bias=False)
         self.lin_k = nn.Linear(in_channels, out_channels, bias=False)
         self.lin_v = nn.Linear(in_channels, out_channels, bias=False)
@@ -131,50 +104,31 @@ class TopMAttention(nn.Module):
                 nn.init.zeros_(lin.bias)
 
     # -- scoring and selection --------------------------------------------------------------------
-    def auxiliary_vector(self, x: Tensor) -> Tensor:
-        """The vector that scores vertices: ``a``, or ``a`` orthogonal to the mean feature."""
-        if not self.orthogonal_a:
-            return self.a
-        mean = F.normalize(x.mean(dim=0), dim=0)
-        return self.a - (self.a @ mean).unsqueeze(-1) * mean
-
     def scores(self, x: Tensor) -> Tensor:
-        r"""Cosine score :math:`s_j` of every vertex, shape :math:`(|V|)`, or :math:`(|V|, K)` with
-        ``per_head_selection`` (column k scores against head k's vector)."""
-        a = self.auxiliary_vector(x)
+        r"""Cosine score :math:`s_j` of every vertex, shape :math:`(|V|)`."""
         # x @ a over the norms: one matrix-vector product, no (|V|, F) broadcast temporaries
-        if a.dim() == 1:
-            return (x @ a) / (x.norm(dim=-1) * a.norm()).clamp_min(1e-8)
-        return (x @ a.t()) / (x.norm(dim=-1, keepdim=True) * a.norm(dim=-1)).clamp_min(1e-8)
+        return (x @ self.a) / (x.norm(dim=-1) * self.a.norm()).clamp_min(1e-8)
 
-    def select(self, x: Tensor, batch: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
-               head: Optional[int] = None, all_scores: Optional[Tensor] = None
+    def select(self, x: Tensor, batch: Optional[Tensor] = None, generator: Optional[torch.Generator] = None
                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Indices of the top-m vertices (of head ``head``'s vector with ``per_head_selection``);
-        ``all_scores`` passes ``scores(x)`` when already computed (once for all heads).
+        """Indices of the top-m vertices.
 
         :returns: ``(index, graph, slot, score)``: the selected vertices, the graph each belongs
             to, its rank within its graph, and its score; each of shape ``(selected,)``.
         """
-        if self.per_head_selection != (head is not None):
-            raise ValueError(f"head={head!r}; expected an integer head index exactly when per_head_selection=True")
         num_nodes = x.size(0)
         if batch is None:
             candidates = None
             if self.training and self.num_candidates is not None and num_nodes > self.num_candidates:
                 candidates = torch.randperm(num_nodes, generator=generator, device=x.device)[: self.num_candidates]
-            if all_scores is None:
-                score = self.scores(x if candidates is None else x[candidates])
-            else:
-                score = all_scores if candidates is None else all_scores[candidates]
-            score, index = (score if head is None else score[:, head]).topk(min(self.top_m, score.size(0)))
+            score = self.scores(x if candidates is None else x[candidates])
+            score, index = score.topk(min(self.top_m, score.size(0)))
             if candidates is not None:
                 index = candidates[index]
             zeros = torch.zeros_like(index)
             return index, zeros, torch.arange(index.numel(), device=x.device), score
         # per graph: order by score, then (stably) by graph, and keep the first m of each graph
-        score = self.scores(x) if all_scores is None else all_scores
-        score = score if head is None else score[:, head]
+        score = self.scores(x)
         order = score.argsort(descending=True)
         order = order[batch[order].argsort(stable=True)]
         counts = torch.bincount(batch, minlength=int(batch.max()) + 1)
@@ -192,22 +146,11 @@ class TopMAttention(nn.Module):
             return x.new_zeros(0, self.out_channels)
         query = self.lin_q(x)
         p = self.dropout if self.training else 0.0
-        if not self.per_head_selection:
-            index, graph, slot, score = self.select(x, batch, generator)
-            selected = x[index]
-            key = self.lin_k(selected)
-            value = self.lin_v(selected) * torch.sigmoid(score).unsqueeze(-1)
-            return self.lin_o(self._attend_graphs(query, key, value, graph, slot, batch, self.heads, p))
-        # one top-m set per head: head k's d channels of W_k, W_v applied to its own m vertices
-        d, outs, all_scores = self.head_dim, [], self.scores(x)
-        for k in range(self.heads):
-            index, graph, slot, score = self.select(x, batch, generator, head=k, all_scores=all_scores)
-            selected = x[index]
-            rows = slice(k * d, (k + 1) * d)
-            key = F.linear(selected, self.lin_k.weight[rows])
-            value = F.linear(selected, self.lin_v.weight[rows]) * torch.sigmoid(score).unsqueeze(-1)
-            outs.append(self._attend_graphs(query[:, rows], key, value, graph, slot, batch, 1, p))
-        return self.lin_o(torch.cat(outs, dim=-1))
+        index, graph, slot, score = self.select(x, batch, generator)
+        selected = x[index]
+        key = self.lin_k(selected)
+        value = self.lin_v(selected) * torch.sigmoid(score).unsqueeze(-1)
+        return self.lin_o(self._attend_graphs(query, key, value, graph, slot, batch, self.heads, p))
 
     def _attend_graphs(self, query: Tensor, key: Tensor, value: Tensor, graph: Tensor, slot: Tensor,
                        batch: Optional[Tensor], heads: int, p: float) -> Tensor:
@@ -215,6 +158,8 @@ class TopMAttention(nn.Module):
         ``heads`` heads over the channels; returns ``(|V|, channels)`` before ``W_o``."""
         num_nodes, channels = query.shape
         d = channels // heads
+        if batch is None and heads == 1:  # one graph, one head: (|V|, d) queries over (m, d) keys
+            return self._attend(query, key, value, None, p)
         if batch is None:
             # one graph: queries (1, K, |V|, d) over m keys (1, K, m, d)
             q = query.view(1, num_nodes, heads, d).transpose(1, 2)
@@ -242,7 +187,8 @@ class TopMAttention(nn.Module):
 
     @staticmethod
     def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], p: float) -> Tensor:
-        """Softmax attention of ``(B, K, n, d)`` queries over ``(B, K, m, d)`` keys: an ``n x m`` matrix.
+        """Softmax attention of ``(B, K, n, d)`` (or ``(n, d)``) queries over ``(B, K, m, d)`` (or
+        ``(m, d)``) keys: an ``n x m`` matrix.
 
         Written out (not ``scaled_dot_product_attention``): with m of a few dozen keys the explicit
         product is several times faster on CPU than the fused kernel's backward.
@@ -256,5 +202,5 @@ class TopMAttention(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, top_m={self.top_m}, "
-            f"heads={self.heads}" + (", per_head_selection=True)" if self.per_head_selection else ")")
+            f"heads={self.heads})"
         )
