@@ -216,3 +216,17 @@ def test_pickled_state_never_runs_with_module_loaders(real_ckpts, tmp_path):
         zoo.load(str(crafted))
     assert not marker.exists()
     assert pickle.dumps(1)  # pickle itself stays available to the rest of the process
+
+
+def test_trusted_targets_come_from_the_reader_only(monkeypatch):
+    """A class outside the allowlist is refused unless the reader names it in $ZOO_TRUSTED_TARGETS."""
+    from zoo.checkpoint_targets import CheckpointError, check_targets
+
+    config = {"callbacks": {"mine": {"_target_": "my_lab.callbacks.Probe"}}}
+    monkeypatch.delenv("ZOO_TRUSTED_TARGETS", raising=False)
+    with pytest.raises(CheckpointError, match=r"callbacks\.mine\._target_='my_lab\.callbacks\.Probe'"):
+        check_targets(config, "ckpt_path='x.ckpt'")
+    monkeypatch.setenv("ZOO_TRUSTED_TARGETS", "other.Thing, my_lab.callbacks.Probe")
+    check_targets(config, "ckpt_path='x.ckpt'")
+    with pytest.raises(CheckpointError, match="pathlib.Path.write_text"):
+        check_targets({"data": {"_target_": "pathlib.Path.write_text"}}, "ckpt_path='x.ckpt'")

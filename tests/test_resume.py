@@ -24,7 +24,9 @@ import torch
 
 from tests.conftest import ROOT, SHARED_DATA
 
+# the kill callback is stored in the run's config: the resuming reader trusts it by name
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline",
+       "ZOO_TRUSTED_TARGETS": "tests.resume_faults.KillAt",
        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
 BASE = ["logger=csv", "callbacks.early_stopping=null", "callbacks.progress_bar=null", "trainer.accelerator=cpu",
         "trainer.devices=1", "extras.print_config=false", "++trainer.enable_model_summary=false",

@@ -9,15 +9,19 @@ and ``_partial_`` nodes):
   collected by walking every YAML file under ``conf/`` once per process.
 
 A ``_target_`` must be a literal string: an interpolation (``${...}``) could resolve to anything.
+
+Your own classes (a callback, a net outside zoo) are trusted by naming them, comma-separated, in
+``$ZOO_TRUSTED_TARGETS``: the trust is the reader's, never something a checkpoint can claim.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["CheckpointError", "allowed_targets", "check_targets", "iter_targets", "conf_dir"]
+__all__ = ["CheckpointError", "allowed_targets", "trusted_targets", "check_targets", "iter_targets", "conf_dir"]
 
 
 class CheckpointError(ValueError):
@@ -74,6 +78,11 @@ def allowed_targets() -> frozenset[str]:
     return frozenset(found)
 
 
+def trusted_targets() -> frozenset[str]:
+    """The targets this reader trusts besides the allowlist: ``$ZOO_TRUSTED_TARGETS``, comma-separated."""
+    return frozenset(t.strip() for t in os.environ.get("ZOO_TRUSTED_TARGETS", "").split(",") if t.strip())
+
+
 @functools.lru_cache(maxsize=256)
 def _is_zoo_class(target: str) -> bool:
     if not target.startswith("zoo.") or not all(part.isidentifier() for part in target.split(".")):
@@ -100,10 +109,10 @@ def check_targets(config: Any, where: str) -> None:
         if not isinstance(target, str) or "${" in target:
             raise CheckpointError(f"{where}: stored config key {path}={target!r} is not a literal class name; a "
                                   "stored config's _target_ must name an allowed class directly")
-        if target in allowed or _is_zoo_class(target):
+        if target in allowed or _is_zoo_class(target) or target in trusted_targets():
             continue
         raise CheckpointError(
             f"{where}: stored config key {path}={target!r} is not an allowed target; a stored config may only "
             f"build zoo classes and the library targets the shipped conf/ tree uses ({len(allowed)} of them, "
-            "e.g. torch.optim.Adam)"
+            "e.g. torch.optim.Adam); to trust a class of your own, name it in $ZOO_TRUSTED_TARGETS"
         )

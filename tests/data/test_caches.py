@@ -42,11 +42,12 @@ def _assert_concurrent(tmp_path: Path, fn, args: tuple, cache: Path, pattern: st
     assert len(glob.glob(str(cache / pattern))) == 1, names
 
 
+@pytest.mark.multiprocess
 @needs["cora"]
 def test_planetoid_concurrent_processing(tmp_path):
-    """The fast concurrency check of the default suite (forked processes; Cora processes in a second)."""
+    # fresh interpreters: a fork of the whole test session (threads, a W&B service) can deadlock
     root, cache = cora_copy(tmp_path), tmp_path / "cache"
-    _assert_concurrent(tmp_path, load_planetoid, (str(root), str(cache)), cache, "Cora-*.safetensors", "fork")
+    _assert_concurrent(tmp_path, load_planetoid, (str(root), str(cache)), cache, "Cora-*.safetensors")
 
 
 @pytest.mark.multiprocess
